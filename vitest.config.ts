@@ -1,6 +1,10 @@
+import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
 export default defineConfig({
+  resolve: {
+    alias: [{ find: /^effect-otp$/, replacement: fileURLToPath(new URL("./src/index.ts", import.meta.url)) }]
+  },
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 30_000

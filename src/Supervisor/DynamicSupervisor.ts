@@ -1,0 +1,855 @@
+/**
+ * A supervisor that starts its children at runtime, restarts them by policy
+ * when they exit, and stops them all when its Scope closes.
+ *
+ * A static `Supervisor` is given its children when it starts and starts them
+ * in order. A `DynamicSupervisor` starts with none: children are started on
+ * demand with {@link startChild} (a session per user, a connection per slot,
+ * a job per request), there is no order between them, and they are identified
+ * by the `Child` value `startChild` returns (its `pid` names that incarnation;
+ * spec ids are labels, not keys). That is what lets it hold hundreds of
+ * thousands of children and stop them all concurrently.
+ *
+ * Every child is one fiber with its own `Scope` (see `ChildSpec`). When a
+ * child exits by itself, its restart value decides: `"permanent"` children are
+ * restarted after any exit, `"transient"` ones after a failure or defect,
+ * `"temporary"` ones never. Restarts are limited, exactly as in OTP: more than
+ * `maxRestarts` restarts within `maxSeconds` and the supervisor gives up —
+ * it stops every child and fails with `RestartIntensityExceeded`, so the
+ * supervisor above it can restart it in turn.
+ *
+ * **What it does not do.** JavaScript cannot kill a fiber that is running an
+ * uninterruptible region (a finalizer, say). A child that does not finish
+ * stopping within its `shutdown` duration is *abandoned*: the supervisor stops
+ * waiting for it, logs a warning, counts it in the
+ * `effect_otp_child_shutdown_abandoned_total` metric, and goes on.
+ *
+ * **Differences from Elixir, on purpose.**
+ * - The intensity window is measured in milliseconds on Effect's `Clock`
+ *   (`now - t <= maxSeconds * 1000`), where OTP counts whole monotonic
+ *   seconds, so that fractional periods work and `TestClock` drives it.
+ * - `restartBackoff` (a `Schedule`) may delay each restart; OTP restarts at
+ *   once, which stays the default.
+ * - A start that fails is a typed failure of `startChild` (the start's own
+ *   error); there is no `:ignore`.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import { dual } from "effect/Function"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import * as Pull from "effect/Pull"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import {
+  ChildNotFound,
+  InvalidOptions,
+  MaxChildren,
+  RestartIntensityExceeded,
+  showValue,
+  SupervisorStopped
+} from "../Errors.ts"
+import * as ChildSpec from "./ChildSpec.ts"
+import type { ChildType } from "./ChildSpec.ts"
+import * as child from "./internal/child.ts"
+import { checkLimit, checkNonNegativeInt, checkPositive } from "./internal/options.ts"
+import { addRestart, makeWindow, type RestartWindow } from "./internal/restartWindow.ts"
+
+export {
+  /** @since 0.1.0 */
+  ChildNotFound,
+  /** @since 0.1.0 */
+  InvalidOptions,
+  /** @since 0.1.0 */
+  MaxChildren,
+  /** @since 0.1.0 */
+  RestartIntensityExceeded,
+  /** @since 0.1.0 */
+  SupervisorStopped
+}
+
+const TypeId = "~effect-otp/DynamicSupervisor"
+
+/**
+ * A running dynamic supervisor. `X` is the type of its `extraArguments`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DynamicSupervisor<in out X = never> extends Pipeable {
+  readonly [TypeId]: { readonly _X: (_: X) => X }
+  /** The name given in the options, for logs, metrics and the live tree. */
+  readonly name: string
+}
+
+/**
+ * One incarnation of a supervised child, as `startChild` returns it.
+ *
+ * `pid` identifies this incarnation: after a restart the child has a new
+ * `pid` and a new `handle`, and this value no longer names it (operations on
+ * it fail with `ChildNotFound`, as an old pid does in Elixir). Callers that
+ * must survive restarts address the child through a `Registry`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Child<out A> {
+  readonly pid: number
+  readonly id: string | undefined
+  readonly type: ChildType
+  readonly handle: A
+}
+
+/**
+ * One entry of {@link whichChildren}: the running incarnation, or
+ * `"restarting"` while a restart is pending or being retried.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ChildInfo {
+  readonly pid: number
+  readonly id: string | undefined
+  readonly child: Child<unknown> | "restarting"
+  readonly type: ChildType
+}
+
+/**
+ * The result of {@link countChildren}, with Elixir's meaning: `specs` counts
+ * every child including those waiting to be restarted, `active` those that
+ * are running, `workers` and `supervisors` split `specs` by type.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Counts {
+  readonly specs: number
+  readonly active: number
+  readonly supervisors: number
+  readonly workers: number
+}
+
+/**
+ * The options of {@link make}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options<X = never> {
+  /** A name for logs, metrics and the live tree. @default "DynamicSupervisor" */
+  readonly name?: string | undefined
+  /** At most this many children, counting those waiting to be restarted. @default Infinity */
+  readonly maxChildren?: number | undefined
+  /** Restarts allowed within `maxSeconds` before the supervisor gives up. @default 3 */
+  readonly maxRestarts?: number | undefined
+  /** The intensity window, in seconds (fractions allowed). @default 5 */
+  readonly maxSeconds?: number | undefined
+  /** A value given to every child spec factory passed to `startChild`. */
+  readonly extraArguments?: X | undefined
+  /**
+   * Delays each restart of a child by the schedule's next delay (its input is
+   * the number of consecutive restarts of that child, from 1). When the
+   * schedule ends, the supervisor gives up as if the intensity were exceeded.
+   * Each child has its own schedule state. OTP has none: restarts are immediate.
+   */
+  readonly restartBackoff?: Schedule.Schedule<unknown, number> | undefined
+  /**
+   * A child that stayed up this long before exiting starts its backoff afresh.
+   *
+   * @default the intensity window, `maxSeconds`
+   */
+  readonly restartBackoffResetAfter?: Duration.Input | undefined
+}
+
+/** @internal */
+interface Slot {
+  /** the current incarnation; while restarting, the one that exited (its pid keys the slot) */
+  inc: child.Incarnation
+  restarting: boolean
+  /** a restart in flight: the backoff timer, or the new incarnation's fiber */
+  pending: Fiber.Fiber<unknown, unknown> | undefined
+  next: child.Incarnation | undefined
+  attempt: number
+  upSince: number
+  step: ((now: number, input: number) => Pull.Pull<[unknown, Duration.Duration], unknown, unknown>) | undefined
+}
+
+const metrics = {
+  active: Metric.gauge("effect_otp_children_active", { description: "children currently running" }),
+  restarts: Metric.counter("effect_otp_child_restarts_total", { description: "child restarts", incremental: true }),
+  crashes: Metric.counter("effect_otp_child_crashes_total", {
+    description: "abnormal child exits (failures and defects)",
+    incremental: true
+  }),
+  startFailures: Metric.counter("effect_otp_child_start_failures_total", {
+    description: "child starts (including restarts) that failed",
+    incremental: true
+  }),
+  abandoned: Metric.counter("effect_otp_child_shutdown_abandoned_total", {
+    description: "children that did not stop within their shutdown duration and were abandoned",
+    incremental: true
+  })
+}
+
+const Proto = {
+  [TypeId]: { _X: (x: unknown) => x },
+  pipe() {
+    return pipeArguments(this, arguments)
+  },
+  toJSON(this: SupervisorImpl) {
+    return { _id: "DynamicSupervisor", name: this.name, state: this.state }
+  }
+}
+
+/** @internal */
+class SupervisorImpl implements child.Host {
+  declare readonly [TypeId]: { readonly _X: (_: any) => any }
+  declare pipe: Pipeable["pipe"]
+  state: "open" | "stopping" | "stopped" = "open"
+  stopReason: "shutdown" | RestartIntensityExceeded = "shutdown"
+  readonly children = new Map<number, Slot>()
+  readonly starting = new Set<child.Incarnation>()
+  readonly window: RestartWindow = makeWindow()
+  readonly done = Deferred.makeUnsafe<void, RestartIntensityExceeded>()
+  stopped: Effect.Effect<void> | undefined = undefined
+  active = 0
+  workers = 0
+  supervisors = 0
+  readonly m: {
+    readonly active: Metric.Metric<number, unknown>
+    readonly restarts: Metric.Metric<number, unknown>
+    readonly crashes: Metric.Metric<number, unknown>
+    readonly startFailures: Metric.Metric<number, unknown>
+    readonly abandoned: Metric.Metric<number, unknown>
+  }
+
+  constructor(
+    readonly name: string,
+    readonly maxChildren: number,
+    readonly maxRestarts: number,
+    readonly maxSeconds: number,
+    readonly extraArguments: unknown,
+    readonly backoff: Schedule.Schedule<unknown, number> | undefined,
+    readonly backoffResetMillis: number,
+    readonly context: Context.Context<never>,
+    readonly clock: Clock.Clock
+  ) {
+    const attrs = { supervisor: name }
+    this.m = {
+      active: Metric.withAttributes(metrics.active, attrs),
+      restarts: Metric.withAttributes(metrics.restarts, attrs),
+      crashes: Metric.withAttributes(metrics.crashes, attrs),
+      startFailures: Metric.withAttributes(metrics.startFailures, attrs),
+      abandoned: Metric.withAttributes(metrics.abandoned, attrs)
+    }
+  }
+
+  // ---- bookkeeping -------------------------------------------------------
+
+  addSlot(slot: Slot): void {
+    this.children.set(slot.inc.pid, slot)
+    this.active++
+    if (slot.inc.spec.type === "supervisor") this.supervisors++
+    else this.workers++
+    this.m.active.modifyUnsafe(1, this.context)
+  }
+
+  removeSlot(slot: Slot): void {
+    if (!this.children.delete(slot.inc.pid)) return
+    if (!slot.restarting) {
+      this.active--
+      this.m.active.modifyUnsafe(-1, this.context)
+    }
+    if (slot.inc.spec.type === "supervisor") this.supervisors--
+    else this.workers--
+  }
+
+  run(effect: Effect.Effect<unknown, unknown>): Fiber.Fiber<unknown, unknown> {
+    return Effect.runForkWith(this.context)(effect)
+  }
+
+  log(effect: Effect.Effect<void>): void {
+    this.run(Effect.annotateLogs(effect, { supervisor: this.name }))
+  }
+
+  // ---- child.Host ----------------------------------------------------------
+
+  childStarted(inc: child.Incarnation): void {
+    const slot = inc.record as Slot
+    if (slot.inc === inc) {
+      // first start, from startChild
+      this.starting.delete(inc)
+      if (this.state !== "open") return // shutdown is stopping it (it is in `starting`)
+      slot.upSince = this.clock.currentTimeMillisUnsafe()
+      this.addSlot(slot)
+      const waiter = inc.waiter
+      inc.waiter = undefined
+      waiter?.(Effect.void)
+      return
+    }
+    // a restart succeeded: the slot moves from the old pid to the new one
+    if (slot.next !== inc || this.state !== "open") return
+    this.children.delete(slot.inc.pid)
+    slot.inc = inc
+    slot.next = undefined
+    slot.pending = undefined
+    slot.restarting = false
+    slot.upSince = this.clock.currentTimeMillisUnsafe()
+    this.children.set(inc.pid, slot)
+    this.active++
+    this.m.active.modifyUnsafe(1, this.context)
+    this.m.restarts.modifyUnsafe(1, this.context)
+  }
+
+  childExited(inc: child.Incarnation, exit: Exit.Exit<unknown, unknown>): void {
+    const slot = inc.record as Slot
+    if (!inc.started) {
+      this.m.startFailures.modifyUnsafe(1, this.context)
+      if (slot.inc === inc) {
+        // startChild's start failed: tell the caller; nothing was stored
+        this.starting.delete(inc)
+        const waiter = inc.waiter
+        inc.waiter = undefined
+        if (waiter !== undefined) {
+          waiter(
+            this.state !== "open" && Cause.hasInterruptsOnly((exit as Exit.Failure<unknown, unknown>).cause)
+              ? Effect.fail(new SupervisorStopped({ reason: this.stopReason }))
+              : Effect.failCause((exit as Exit.Failure<unknown, unknown>).cause)
+          )
+        }
+        return
+      }
+      // a restart attempt failed: stay "restarting" under the old pid and retry
+      if (slot.next !== inc) return
+      slot.next = undefined
+      slot.pending = undefined
+      if (inc.stopping || this.state !== "open" || !this.children.has(slot.inc.pid)) return
+      this.log(Effect.logError(`child ${showValue(inc.spec.id ?? slot.inc.pid)} failed to restart`, exitCause(exit)))
+      this.scheduleRestart(slot)
+      return
+    }
+    if (inc.stopping || this.state !== "open" || slot.inc !== inc) return
+    const kind = child.exitKind(exit)
+    if (kind === "abnormal") {
+      this.m.crashes.modifyUnsafe(1, this.context)
+      this.log(Effect.logError(`child ${showValue(inc.spec.id ?? inc.pid)} (pid ${inc.pid}) crashed`, exitCause(exit)))
+    }
+    if (child.shouldRestart(inc.spec.restart, kind)) this.scheduleRestart(slot)
+    else this.removeSlot(slot)
+  }
+
+  // ---- restarts --------------------------------------------------------------
+
+  scheduleRestart(slot: Slot): void {
+    const now = this.clock.currentTimeMillisUnsafe()
+    if (!addRestart(this.window, now, this.maxRestarts, this.maxSeconds * 1000)) {
+      this.giveUp(slot, "intensity")
+      return
+    }
+    if (!slot.restarting) {
+      slot.restarting = true
+      this.active--
+      this.m.active.modifyUnsafe(-1, this.context)
+    }
+    if (this.backoff === undefined) {
+      this.spawnNext(slot)
+      return
+    }
+    if (slot.step !== undefined && now - slot.upSince >= this.backoffResetMillis && slot.next === undefined) {
+      slot.step = undefined // stayed up long enough: the backoff starts afresh
+      slot.attempt = 0
+    }
+    slot.attempt++
+    const backoff = this.backoff
+    slot.pending = this.run(
+      Effect.gen({ self: this }, function* () {
+        if (slot.step === undefined) slot.step = yield* Schedule.toStep(backoff)
+        const result = yield* Effect.exit(slot.step(now, slot.attempt))
+        if (result._tag === "Failure") {
+          if (Pull.isDoneCause(result.cause)) return this.giveUp(slot, "backoff")
+          return yield* Effect.failCause(result.cause)
+        }
+        yield* Effect.sleep(result.value[1])
+        slot.pending = undefined
+        if (this.state === "open" && this.children.get(slot.inc.pid) === slot) this.spawnNext(slot)
+      })
+    )
+  }
+
+  spawnNext(slot: Slot): void {
+    const inc = child.create(this, slot.inc.spec, slot.inc.context)
+    inc.record = slot
+    slot.next = inc
+    child.begin(inc, false)
+    slot.pending = inc.fiber
+  }
+
+  giveUp(slot: Slot, reason: "intensity" | "backoff"): void {
+    const error = new RestartIntensityExceeded({
+      maxRestarts: this.maxRestarts,
+      maxSeconds: this.maxSeconds,
+      child: slot.inc.spec.id ?? slot.inc.pid,
+      reason
+    })
+    this.log(Effect.logError(error.message))
+    this.removeSlot(slot)
+    this.run(this.shutdown(error))
+  }
+
+  // ---- stopping ----------------------------------------------------------------
+
+  stopSlot(slot: Slot): Effect.Effect<void> {
+    if (slot.restarting) {
+      const pending = slot.pending
+      const next = slot.next
+      slot.pending = undefined
+      slot.next = undefined
+      if (next !== undefined) return this.report(next, child.stop(next))
+      return pending === undefined ? Effect.void : Fiber.interrupt(pending)
+    }
+    return this.report(slot.inc, child.stop(slot.inc))
+  }
+
+  report(inc: child.Incarnation, outcome: Effect.Effect<child.StopOutcome>): Effect.Effect<void> {
+    return Effect.flatMap(outcome, (o) => {
+      if (o !== "abandoned") return Effect.void
+      this.m.abandoned.modifyUnsafe(1, this.context)
+      const policy = inc.spec.shutdown
+      return Effect.annotateLogs(
+        Effect.logWarning(
+          `child ${showValue(inc.spec.id ?? inc.pid)} (pid ${inc.pid}) did not stop within ${
+            policy._tag === "Timeout" ? policy.millis : 0
+          } ms: abandoned (its finalizers may still be running)`
+        ),
+        { supervisor: this.name }
+      )
+    })
+  }
+
+  /** Stops every child concurrently (each by its own policy), then completes `done`. */
+  shutdown(reason: "shutdown" | RestartIntensityExceeded): Effect.Effect<void> {
+    if (this.state !== "open") return this.stopped ?? Effect.void
+    this.state = "stopping"
+    this.stopReason = reason
+    // ask every child to stop before waiting for any of them
+    const stops: Array<Effect.Effect<void>> = []
+    for (const slot of this.children.values()) stops.push(this.stopSlot(slot))
+    for (const inc of this.starting) stops.push(this.report(inc, child.stop(inc)))
+    const all = Effect.andThen(Effect.all(stops, { concurrency: "unbounded", discard: true }), () => {
+      this.children.clear()
+      this.starting.clear()
+      this.m.active.modifyUnsafe(-this.active, this.context)
+      this.active = 0
+      this.workers = 0
+      this.supervisors = 0
+      this.state = "stopped"
+      return reason === "shutdown" ? Deferred.succeed(this.done, undefined) : Deferred.fail(this.done, reason)
+    })
+    this.stopped = Effect.asVoid(Deferred.await(this.done).pipe(Effect.exit))
+    return Effect.uninterruptible(all)
+  }
+}
+Object.assign(SupervisorImpl.prototype, Proto)
+
+const exitCause = (exit: Exit.Exit<unknown, unknown>): Cause.Cause<unknown> =>
+  exit._tag === "Failure" ? exit.cause : Cause.empty
+
+const impl = <X>(self: DynamicSupervisor<X>): SupervisorImpl => self as unknown as SupervisorImpl
+
+const validate = (options: Options<any>): InvalidOptions | undefined => {
+  const m = "DynamicSupervisor"
+  if (options.maxChildren !== undefined) {
+    const e = checkLimit(m, "maxChildren", options.maxChildren)
+    if (e) return e
+  }
+  if (options.maxRestarts !== undefined) {
+    const e = checkNonNegativeInt(m, "maxRestarts", options.maxRestarts)
+    if (e) return e
+  }
+  if (options.maxSeconds !== undefined) {
+    const e = checkPositive(m, "maxSeconds", options.maxSeconds)
+    if (e) return e
+  }
+  if (options.name !== undefined && typeof options.name !== "string") {
+    return new InvalidOptions({ module: m, field: "name", value: options.name, expected: "a string" })
+  }
+  if (options.restartBackoff !== undefined && !Schedule.isSchedule(options.restartBackoff)) {
+    return new InvalidOptions({
+      module: m,
+      field: "restartBackoff",
+      value: options.restartBackoff,
+      expected: "a Schedule"
+    })
+  }
+  if (options.restartBackoffResetAfter !== undefined) {
+    const d = Duration.fromInput(options.restartBackoffResetAfter)
+    if (d._tag === "None" || !(Duration.toMillis(d.value) >= 0)) {
+      return new InvalidOptions({
+        module: m,
+        field: "restartBackoffResetAfter",
+        value: options.restartBackoffResetAfter,
+        expected: "a duration >= 0"
+      })
+    }
+  }
+  return undefined
+}
+
+/**
+ * Starts a dynamic supervisor with no children, owned by the current Scope:
+ * closing the Scope stops every child (concurrently, each by its own
+ * shutdown policy) before the Scope is released.
+ *
+ * **Details**
+ *
+ * Options are checked first: a negative `maxChildren`, a zero or NaN
+ * `maxSeconds`, a fractional `maxRestarts` fail with `InvalidOptions` naming
+ * the field and the value, and nothing is started.
+ *
+ * **Example** (A supervisor with a limit)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChildSpec, DynamicSupervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* DynamicSupervisor.make({ maxChildren: 2 })
+ *   yield* DynamicSupervisor.startChild(sup, ChildSpec.make({ start: Effect.succeed("a") }))
+ *   return yield* DynamicSupervisor.countChildren(sup)
+ * })
+ * // Effect.runPromise(Effect.scoped(program))
+ * // => { specs: 1, active: 1, supervisors: 0, workers: 1 }
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <X = never>(
+  options: Options<X> = {}
+): Effect.Effect<DynamicSupervisor<X>, InvalidOptions, Scope.Scope> =>
+  Effect.suspend(() => {
+    const error = validate(options)
+    if (error) return Effect.fail(error)
+    return Effect.acquireRelease(
+      Effect.withFiber((fiber) => {
+        const context = fiber.context as Context.Context<never>
+        const maxSeconds = options.maxSeconds ?? 5
+        const sup = new SupervisorImpl(
+          options.name ?? "DynamicSupervisor",
+          options.maxChildren ?? Infinity,
+          options.maxRestarts ?? 3,
+          maxSeconds,
+          options.extraArguments,
+          options.restartBackoff,
+          options.restartBackoffResetAfter === undefined
+            ? maxSeconds * 1000
+            : Duration.toMillis(Duration.fromInputUnsafe(options.restartBackoffResetAfter)),
+          context,
+          fiber.getRef(Clock.Clock)
+        )
+        return Effect.succeed(sup as unknown as DynamicSupervisor<X>)
+      }),
+      (sup) => impl(sup).shutdown("shutdown")
+    )
+  })
+
+/**
+ * A layer that provides a dynamic supervisor under the given service key,
+ * started when the layer is built and stopped when it is released.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = <I, X = never>(
+  tag: Context.Key<I, DynamicSupervisor<X>>,
+  options?: Options<X>
+): Layer.Layer<I, InvalidOptions> => Layer.effect(tag)(make(options))
+
+/**
+ * Declares a named dynamic supervisor as a service class, the Effect
+ * counterpart of a module-based `DynamicSupervisor` (`use DynamicSupervisor`).
+ *
+ * **Example** (The seed's `MyApp.WorkerSupervisor`)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChildSpec, DynamicSupervisor } from "effect-otp"
+ *
+ * class WorkerSupervisor extends DynamicSupervisor.Service<WorkerSupervisor>()("MyApp/WorkerSupervisor", {
+ *   maxChildren: 100
+ * }) {}
+ *
+ * const startWorker = (arg: string) =>
+ *   Effect.flatMap(WorkerSupervisor.asEffect(), (sup) =>
+ *     DynamicSupervisor.startChild(sup, ChildSpec.make({ start: Effect.succeed(arg) })))
+ *
+ * const program = startWorker("job-1").pipe(Effect.provide(WorkerSupervisor.layer))
+ * ```
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export const Service =
+  <Self>() =>
+  <const Id extends string, X = never>(
+    id: Id,
+    options?: Options<X>
+  ): Context.ServiceClass<Self, Id, DynamicSupervisor<X>> & {
+    readonly layer: Layer.Layer<Self, InvalidOptions>
+  } => {
+    const Base = Context.Service<Self, DynamicSupervisor<X>>()(id)
+    const layer = Layer.effect(Base as unknown as Context.Key<Self, DynamicSupervisor<X>>)(
+      make({ name: id, ...options })
+    )
+    return Object.assign(Base, { layer }) as any
+  }
+
+/**
+ * Starts a child and returns after its `start` finished, with the child's
+ * handle.
+ *
+ * **Details**
+ *
+ * - `start` runs in the child's own fiber and Scope. If it fails, `startChild`
+ *   fails with that error and the Scope has been closed: nothing is left
+ *   behind. If the caller is interrupted while `start` runs, the child is
+ *   stopped and released before the interruption completes.
+ * - At `maxChildren` (children waiting to restart count) it fails with
+ *   `MaxChildren` and runs nothing. After the supervisor stopped it fails with
+ *   `SupervisorStopped`. An invalid spec fails with `InvalidOptions`.
+ * - Pass a function to receive the supervisor's `extraArguments` (typed).
+ * - The context of this call (its services) is kept to restart the child.
+ *
+ * **Example** (Starting a worker)
+ *
+ * ```ts
+ * import { Effect, Queue } from "effect"
+ * import { ChildSpec, DynamicSupervisor } from "effect-otp"
+ *
+ * const worker = ChildSpec.make({
+ *   start: Queue.unbounded<string>(),
+ *   run: (inbox) => Effect.forever(Effect.flatMap(Queue.take(inbox), Effect.log))
+ * })
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* DynamicSupervisor.make()
+ *   const child = yield* DynamicSupervisor.startChild(sup, worker)
+ *   yield* Queue.offer(child.handle, "hello")
+ * })
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const startChild: {
+  <A, E, R, X>(
+    spec: ChildSpec.ChildSpec<A, E, R> | ((extra: X) => ChildSpec.ChildSpec<A, E, R>)
+  ): (self: DynamicSupervisor<X>) => Effect.Effect<Child<A>, E | MaxChildren | SupervisorStopped | InvalidOptions, R>
+  <A, E, R, X>(
+    self: DynamicSupervisor<X>,
+    spec: ChildSpec.ChildSpec<A, E, R> | ((extra: X) => ChildSpec.ChildSpec<A, E, R>)
+  ): Effect.Effect<Child<A>, E | MaxChildren | SupervisorStopped | InvalidOptions, R>
+} = dual(
+  2,
+  <A, E, R, X>(
+    self: DynamicSupervisor<X>,
+    spec: ChildSpec.ChildSpec<A, E, R> | ((extra: X) => ChildSpec.ChildSpec<A, E, R>)
+  ): Effect.Effect<Child<A>, E | MaxChildren | SupervisorStopped | InvalidOptions, R> =>
+    Effect.withFiber((fiber) => {
+      const sup = impl(self)
+      if (sup.state !== "open") return Effect.fail(new SupervisorStopped({ reason: sup.stopReason }))
+      if (sup.children.size + sup.starting.size >= sup.maxChildren) {
+        return Effect.fail(new MaxChildren({ maxChildren: sup.maxChildren }))
+      }
+      const s = typeof spec === "function" ? spec(sup.extraArguments as X) : spec
+      if (s.invalid !== undefined) return Effect.fail(s.invalid)
+      const inc = child.create(
+        sup,
+        s as ChildSpec.ChildSpec<A, unknown, unknown>,
+        fiber.context as Context.Context<never>
+      )
+      const slot: Slot = {
+        inc,
+        restarting: false,
+        pending: undefined,
+        next: undefined,
+        attempt: 0,
+        upSince: 0,
+        step: undefined
+      }
+      inc.record = slot
+      sup.starting.add(inc)
+      child.begin(inc, true)
+      return Effect.as(child.awaitStart(inc), inc) as Effect.Effect<
+        Child<A>,
+        E | MaxChildren | SupervisorStopped | InvalidOptions,
+        R
+      >
+    })
+)
+
+/**
+ * Stops a child by its shutdown policy and removes it; it is never restarted,
+ * whatever its restart value.
+ *
+ * **Details**
+ *
+ * Fails with `ChildNotFound` when the child is not supervised here: never was,
+ * already stopped, or restarted since (a restart is a new incarnation with a
+ * new pid). A child that is waiting to be restarted can be terminated through
+ * its last incarnation, as in Elixir.
+ *
+ * **Gotchas**
+ *
+ * This waits up to the child's `shutdown` duration for its finalizers. With
+ * `"infinity"` it can wait arbitrarily long; it is often better to ask the
+ * child itself to finish.
+ *
+ * **Example** (Terminating twice)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChildSpec, DynamicSupervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* DynamicSupervisor.make()
+ *   const child = yield* DynamicSupervisor.startChild(sup, ChildSpec.make({ start: Effect.void }))
+ *   yield* DynamicSupervisor.terminateChild(sup, child)
+ *   return yield* Effect.flip(DynamicSupervisor.terminateChild(sup, child))
+ * })
+ * // => ChildNotFound
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const terminateChild: {
+  (child: Child<unknown>): <X>(self: DynamicSupervisor<X>) => Effect.Effect<void, ChildNotFound | SupervisorStopped>
+  <X>(self: DynamicSupervisor<X>, child: Child<unknown>): Effect.Effect<void, ChildNotFound | SupervisorStopped>
+} = dual(
+  2,
+  <X>(self: DynamicSupervisor<X>, target: Child<unknown>): Effect.Effect<void, ChildNotFound | SupervisorStopped> =>
+    Effect.suspend((): Effect.Effect<void, ChildNotFound | SupervisorStopped> => {
+      const sup = impl(self)
+      if (sup.state !== "open") return Effect.fail(new SupervisorStopped({ reason: sup.stopReason }))
+      const slot = sup.children.get(target.pid)
+      if (slot === undefined || slot.inc !== (target as unknown)) {
+        return Effect.fail(new ChildNotFound({ child: target.pid }))
+      }
+      sup.removeSlot(slot)
+      return Effect.uninterruptible(sup.stopSlot(slot))
+    })
+)
+
+/**
+ * Counts the children, with Elixir's meaning (see {@link Counts}).
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const countChildren = <X>(self: DynamicSupervisor<X>): Effect.Effect<Counts, SupervisorStopped> =>
+  Effect.suspend(() => {
+    const counts = countChildrenUnsafe(self)
+    return counts === undefined
+      ? Effect.fail(new SupervisorStopped({ reason: impl(self).stopReason }))
+      : Effect.succeed(counts)
+  })
+
+/**
+ * The synchronous twin of {@link countChildren}; `undefined` once the
+ * supervisor has stopped.
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const countChildrenUnsafe = <X>(self: DynamicSupervisor<X>): Counts | undefined => {
+  const sup = impl(self)
+  if (sup.state === "stopped") return undefined
+  return { specs: sup.children.size, active: sup.active, supervisors: sup.supervisors, workers: sup.workers }
+}
+
+/**
+ * Lists the children: one entry per child, with its running incarnation or
+ * `"restarting"`. The order is unspecified (insertion order here).
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const whichChildren = <X>(
+  self: DynamicSupervisor<X>
+): Effect.Effect<ReadonlyArray<ChildInfo>, SupervisorStopped> =>
+  Effect.suspend(() => {
+    const sup = impl(self)
+    if (sup.state === "stopped") return Effect.fail(new SupervisorStopped({ reason: sup.stopReason }))
+    const out: Array<ChildInfo> = []
+    for (const slot of sup.children.values()) {
+      out.push({
+        pid: slot.inc.pid,
+        id: slot.inc.spec.id,
+        child: slot.restarting ? "restarting" : (slot.inc as Child<unknown>),
+        type: slot.inc.spec.type
+      })
+    }
+    return Effect.succeed(out)
+  })
+
+const await_ = <X>(self: DynamicSupervisor<X>): Effect.Effect<void, RestartIntensityExceeded> =>
+  Deferred.await(impl(self).done)
+
+export {
+  /**
+   * Waits until the supervisor stops: succeeds when its Scope closed, fails
+   * with `RestartIntensityExceeded` when it gave up.
+   *
+   * **When to use**
+   *
+   * Use as the `run` body of a supervisor that is itself a child: when it gives
+   * up, the child fails and its own supervisor applies its restart policy
+   * (escalation). {@link childSpec} does exactly that.
+   *
+   * @category getters
+   * @since 0.1.0
+   */
+  await_ as await
+}
+
+/**
+ * A child spec that runs a dynamic supervisor as a child of another
+ * supervisor: type `"supervisor"`, shutdown `"infinity"`, permanent by
+ * default, and a body that fails with `RestartIntensityExceeded` when the
+ * inner supervisor gives up, so the outer one restarts it (escalation).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const childSpec = <X = never>(
+  options: Options<X> & {
+    readonly id?: string | undefined
+    readonly restart?: ChildSpec.Restart | undefined
+  } = {}
+): ChildSpec.ChildSpec<DynamicSupervisor<X>, InvalidOptions> =>
+  ChildSpec.make({
+    id: options.id ?? options.name,
+    start: make(options),
+    run: await_,
+    restart: options.restart ?? "permanent",
+    type: "supervisor"
+  })
+
+/**
+ * Returns true if the value is a {@link DynamicSupervisor}.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isDynamicSupervisor = (u: unknown): u is DynamicSupervisor<unknown> =>
+  typeof u === "object" && u !== null && TypeId in u

@@ -1,0 +1,171 @@
+/**
+ * The child lifecycle every supervisor shares: one fiber with its own Scope
+ * per incarnation. `start` runs first in that Scope, then `run`; when the
+ * fiber ends its Scope is closed *inside the fiber*, so by the time a
+ * supervisor observes the exit every resource of that incarnation has been
+ * released (a restarted incarnation can never see its predecessor's
+ * registry names or connections).
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import type { ChildSpec, ChildType, ShutdownPolicy } from "../ChildSpec.ts"
+
+/** @internal */
+export interface Host {
+  /** called synchronously inside the child's fiber once `start` succeeded */
+  readonly childStarted: (inc: Incarnation) => void
+  /** called when the child's fiber ended (its Scope already closed) */
+  readonly childExited: (inc: Incarnation, exit: Exit.Exit<unknown, unknown>) => void
+}
+
+let nextPid = 0
+
+/**
+ * One incarnation of a child. It is also the public `Child<A>` value that
+ * `startChild` returns: `pid` identifies this incarnation, `handle` is what
+ * its `start` produced.
+ *
+ * @internal
+ */
+export class Incarnation<A = any> {
+  readonly pid: number
+  handle: A = undefined as A
+  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  /** `start` finished successfully */
+  started = false
+  /** its owner asked it to stop: its exit is not a crash */
+  stopping = false
+  /** how start ended for a waiting caller */
+  waiter: ((effect: Effect.Effect<void, unknown>) => void) | undefined = undefined
+  /** host-specific bookkeeping */
+  record: any = undefined
+
+  constructor(
+    readonly spec: ChildSpec<A, unknown, unknown>,
+    readonly context: Context.Context<never>,
+    readonly host: Host
+  ) {
+    this.pid = ++nextPid
+  }
+  get id(): string | undefined {
+    return this.spec.id
+  }
+  get type(): ChildType {
+    return this.spec.type
+  }
+  toJSON(): unknown {
+    return { _id: "Child", pid: this.pid, id: this.spec.id, type: this.spec.type }
+  }
+}
+
+const onStarted = (inc: Incarnation) => (handle: unknown) => {
+  inc.handle = handle
+  inc.started = true
+  inc.host.childStarted(inc)
+  const run = inc.spec.run
+  return run === undefined ? Effect.never : run(handle)
+}
+
+/**
+ * Creates an incarnation of `spec` without starting it, so its owner can
+ * attach bookkeeping before `start` runs (it may run synchronously).
+ *
+ * @internal
+ */
+export const create = <A>(
+  host: Host,
+  spec: ChildSpec<A, unknown, unknown>,
+  context: Context.Context<never>
+): Incarnation<A> => new Incarnation<A>(spec, context, host)
+
+/**
+ * Forks the incarnation's fiber. With `immediate`, `start` begins
+ * synchronously in the caller's tick (as FiberMap.run does); otherwise it is
+ * scheduled, which keeps crash-restart loops off the JavaScript stack.
+ *
+ * @internal
+ */
+export const begin = (inc: Incarnation, immediate: boolean): void => {
+  const scope = Scope.makeUnsafe()
+  const main = Effect.flatMap(inc.spec.start, onStarted(inc))
+  const body = Effect.onExit(immediate ? main : Effect.andThen(Effect.yieldNow, main), (exit) =>
+    Scope.close(scope, exit)
+  )
+  const fiber = Effect.runForkWith(Context.add(inc.context, Scope.Scope, scope))(
+    body as Effect.Effect<unknown, unknown>
+  )
+  inc.fiber = fiber
+  fiber.addObserver((exit) => inc.host.childExited(inc, exit))
+}
+
+/**
+ * Waits for `start` of an incarnation spawned for this caller. If the caller
+ * is interrupted while `start` runs, the incarnation is stopped and its
+ * Scope released before the interruption completes.
+ *
+ * @internal
+ */
+export const awaitStart = (inc: Incarnation): Effect.Effect<void, unknown> => {
+  if (inc.started) return Effect.void
+  const fiber = inc.fiber!
+  const exit = fiber.pollUnsafe()
+  if (exit !== undefined) {
+    // start failed synchronously; the host already consumed `waiter` or never saw it
+    return Exit.isFailure(exit) ? Effect.failCause(exit.cause) : Effect.void
+  }
+  return Effect.callback<void, unknown>((resume) => {
+    inc.waiter = resume
+    return Effect.suspend(() => {
+      inc.waiter = undefined
+      inc.stopping = true
+      return Fiber.interrupt(fiber)
+    })
+  })
+}
+
+/** @internal */
+export type StopOutcome = "stopped" | "killed" | "abandoned"
+
+/**
+ * Stops an incarnation by its shutdown policy: interrupt it, then wait for its
+ * finalizers (`Timeout`: at most that long, then abandon it; `Infinity`: as
+ * long as it takes; `BrutalKill`: not at all). JavaScript cannot pre-empt a
+ * fiber inside an uninterruptible region, so "killed" means "no longer waited
+ * for".
+ *
+ * @internal
+ */
+export const stop = (inc: Incarnation, policy: ShutdownPolicy = inc.spec.shutdown): Effect.Effect<StopOutcome> => {
+  inc.stopping = true
+  const fiber = inc.fiber
+  if (fiber === undefined || fiber.pollUnsafe() !== undefined) return Effect.succeed("stopped")
+  fiber.interruptUnsafe()
+  if (fiber.pollUnsafe() !== undefined) return Effect.succeed("stopped")
+  switch (policy._tag) {
+    case "BrutalKill":
+      return Effect.succeed("killed")
+    case "Infinity":
+      return Effect.as(Fiber.await(fiber), "stopped")
+    case "Timeout":
+      return Effect.map(Effect.timeoutOption(Fiber.await(fiber), policy.millis), (o): StopOutcome =>
+        o._tag === "Some" ? "stopped" : "abandoned"
+      )
+  }
+}
+
+/** How a child's exit counts for its restart policy. @internal */
+export type ExitKind = "normal" | "shutdown" | "abnormal"
+
+/** @internal */
+export const exitKind = (exit: Exit.Exit<unknown, unknown>): ExitKind =>
+  Exit.isSuccess(exit) ? "normal" : Cause.hasInterruptsOnly(exit.cause) ? "shutdown" : "abnormal"
+
+/** Whether a child with this restart value is restarted after this kind of exit. @internal */
+export const shouldRestart = (restart: ChildSpec<any, any, any>["restart"], kind: ExitKind): boolean =>
+  restart === "permanent" || (restart === "transient" && kind === "abnormal")

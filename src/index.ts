@@ -1,0 +1,14 @@
+/**
+ * effect-otp: OTP's supervision for Effect.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as ChildSpec from "./Supervisor/ChildSpec.ts"
+
+/** @since 0.1.0 */
+export * as DynamicSupervisor from "./Supervisor/DynamicSupervisor.ts"
+
+/** @since 0.1.0 */
+export * as Errors from "./Errors.ts"

@@ -24,6 +24,8 @@ const counts = (specs: number, active: number, workers = specs, supervisors = 0)
   workers
 })
 
+const tagOf = (e: unknown): string | undefined => (e as { readonly _tag?: string })._tag
+
 /** The handle of the first child currently running (after a restart it is the new incarnation's). */
 const runningHandle = <X>(sup: DynamicSupervisor.DynamicSupervisor<X>) =>
   Effect.map(DynamicSupervisor.whichChildren(sup), (cs) => {
@@ -147,13 +149,13 @@ describe("startChild", () => {
       const log = makeEventLog()
       const none = yield* DynamicSupervisor.make({ maxChildren: 0 })
       const e0 = yield* Effect.flip(DynamicSupervisor.startChild(none, trackedChild(log, "w")))
-      assert.strictEqual(e0._tag, "MaxChildren")
+      assert.strictEqual(tagOf(e0), "MaxChildren")
       assert.deepStrictEqual(log.events, [])
 
       const one = yield* DynamicSupervisor.make({ maxChildren: 1 })
       yield* DynamicSupervisor.startChild(one, trackedChild(log, "a"))
       const e1 = yield* Effect.flip(DynamicSupervisor.startChild(one, trackedChild(log, "b")))
-      assert.strictEqual(e1._tag, "MaxChildren")
+      assert.strictEqual(tagOf(e1), "MaxChildren")
       assert.deepStrictEqual(log.events, ["start:a#1"])
     })
   )
@@ -187,7 +189,7 @@ describe("startChild", () => {
       assert.strictEqual(c.specs, 1)
       assert.strictEqual(c.active, 0)
       const e = yield* Effect.flip(DynamicSupervisor.startChild(sup, controllable(log, "other")))
-      assert.strictEqual(e._tag, "MaxChildren")
+      assert.strictEqual(tagOf(e), "MaxChildren")
     })
   )
 
@@ -199,7 +201,7 @@ describe("startChild", () => {
       yield* Deferred.fail(child.handle.exit, "boom")
       yield* eventually(() => log.events.includes("start:w#2"))
       const e = yield* Effect.flip(DynamicSupervisor.startChild(sup, controllable(log, "other")))
-      assert.strictEqual(e._tag, "MaxChildren")
+      assert.strictEqual(tagOf(e), "MaxChildren")
     })
   )
 
@@ -207,7 +209,7 @@ describe("startChild", () => {
     Effect.gen(function* () {
       const log = makeEventLog()
       const sup = yield* DynamicSupervisor.make()
-      const bad = [
+      const bad: Array<ChildSpec.ChildSpec<any, any>> = [
         trackedChild(log, "neg", { shutdown: -1 }),
         trackedChild(log, "nan", { shutdown: Number.NaN }),
         trackedChild(log, "restart", { restart: "sometimes" as any }),
@@ -215,7 +217,7 @@ describe("startChild", () => {
       ]
       for (const spec of bad) {
         const e = yield* Effect.flip(DynamicSupervisor.startChild(sup, spec))
-        assert.strictEqual(e._tag, "InvalidOptions")
+        assert.strictEqual(tagOf(e), "InvalidOptions")
       }
       const neg = yield* Effect.flip(DynamicSupervisor.startChild(sup, trackedChild(log, "neg", { shutdown: -1 })))
       assert.strictEqual((neg as any).field, "shutdown")
@@ -491,7 +493,7 @@ describe("restart intensity", () => {
         assert.isFalse(log.events.includes("start:w#3"))
         assert.isTrue(log.events.includes(`stop:bystander#${other.handle.n}`))
         const later = yield* Effect.flip(DynamicSupervisor.startChild(sup, controllable(log, "late")))
-        assert.strictEqual(later._tag, "SupervisorStopped")
+        assert.strictEqual(tagOf(later), "SupervisorStopped")
       })
   )
 

@@ -12,3 +12,6 @@ export * as DynamicSupervisor from "./Supervisor/DynamicSupervisor.ts"
 
 /** @since 0.1.0 */
 export * as Errors from "./Errors.ts"
+
+/** @since 0.1.0 */
+export * as Registry from "./Registry/Registry.ts"

@@ -1,0 +1,222 @@
+/**
+ * The pure arithmetic of the two admission algorithms. No Effect inside: time
+ * is a number of milliseconds passed in by the caller (a monotonic clock), so
+ * the rules can be checked with table and property tests.
+ *
+ * - `SlidingWindow` keeps a log of admission times and admits at `t` only if
+ *   fewer than `limit` admissions lie in `(t - window, t]`: at most `limit`
+ *   admissions in ANY half-open interval of length `window`. The next
+ *   admission is planned from the log (the `limit`-th newest entry plus the
+ *   window), never from "now + window", so waiting does not drift.
+ * - `TokenBucket` is a GCRA (theoretical arrival time): a bucket of `burst`
+ *   tokens refilled continuously at `limit` tokens per `window`. The state
+ *   advances by exactly one emission interval per admission from the planned
+ *   time, so a saturated bucket admits exactly `limit` per `window` forever.
+ *
+ * @internal
+ */
+
+/** Clock readings within this many milliseconds (1 ns) count as equal. @internal */
+export const EPSILON = 1e-6
+
+/** @internal */
+export type AlgorithmName = "slidingWindow" | "tokenBucket"
+
+/** Validated limits, in milliseconds. @internal */
+export interface Limits {
+  readonly algorithm: AlgorithmName
+  /** admissions per window (sliding window) or tokens refilled per window (token bucket) */
+  readonly limit: number
+  /** the window, in milliseconds */
+  readonly window: number
+  /** the bucket capacity (token bucket); equal to `limit` for the sliding window */
+  readonly burst: number
+}
+
+/** @internal */
+export interface Algorithm {
+  readonly limits: Limits
+  /** The earliest time >= `now` at which one more admission is allowed. */
+  nextAt(now: number): number
+  /** Whether one admission is allowed at `now`. */
+  canAdmit(now: number): boolean
+  /** Records one admission at `now`; the caller checked `canAdmit(now)`. */
+  admit(now: number): void
+  /** How many admissions are allowed at `now`, one after the other. */
+  available(now: number): number
+  /** Admissions counted in the window that ends at `now`. */
+  inWindow(now: number): number
+  /** Nothing remembered can delay an admission any more. */
+  idle(now: number): boolean
+  /** Applies new limits from `now` on, keeping what has been admitted. */
+  reconfigure(limits: Limits, now: number): void
+}
+
+/**
+ * A ring buffer of the newest admission times. Its capacity is the largest
+ * `limit` ever configured, so lowering and raising the limit at runtime keeps
+ * the rule exact: the `limit`-th newest admission is always remembered.
+ *
+ * @internal
+ */
+export class SlidingWindow implements Algorithm {
+  private ring: Float64Array
+  private start = 0
+  private size = 0
+
+  constructor(public limits: Limits) {
+    this.ring = new Float64Array(limits.limit)
+  }
+
+  /** The k-th newest admission time, 1-based; k <= size. */
+  private nth(k: number): number {
+    const cap = this.ring.length
+    return this.ring[(this.start + this.size - k) % cap]!
+  }
+
+  /** The admission time that bounds the next one, or -Infinity when fewer than `limit` are logged. */
+  private planned(): number {
+    return this.size < this.limits.limit ? -Infinity : this.nth(this.limits.limit) + this.limits.window
+  }
+
+  nextAt(now: number): number {
+    return Math.max(now, this.planned())
+  }
+
+  canAdmit(now: number): boolean {
+    return this.planned() <= now + EPSILON
+  }
+
+  admit(now: number): void {
+    // record the planned time if the clock read a hair (< 1 ns) early
+    const t = Math.max(now, this.planned())
+    const cap = this.ring.length
+    if (this.size === cap) {
+      this.ring[this.start] = t
+      this.start = (this.start + 1) % cap
+    } else {
+      this.ring[(this.start + this.size) % cap] = t
+      this.size++
+    }
+  }
+
+  inWindow(now: number): number {
+    // entries are sorted oldest..newest; count those > now - window (binary search)
+    const bound = now - this.limits.window
+    let lo = 0
+    let hi = this.size
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.nth(this.size - mid) > bound) hi = mid
+      else lo = mid + 1
+    }
+    return this.size - lo
+  }
+
+  available(now: number): number {
+    return Math.max(0, this.limits.limit - this.inWindow(now))
+  }
+
+  idle(now: number): boolean {
+    return this.size === 0 || this.nth(1) + this.limits.window <= now
+  }
+
+  reconfigure(limits: Limits, _now: number): void {
+    if (limits.limit > this.ring.length) {
+      const ring = new Float64Array(limits.limit)
+      for (let i = 0; i < this.size; i++) ring[i] = this.nth(this.size - i)
+      this.ring = ring
+      this.start = 0
+    }
+    this.limits = limits
+  }
+
+  /** The logged admission times, oldest first (for tests and stats). */
+  log(): Array<number> {
+    const out: Array<number> = []
+    for (let k = this.size; k >= 1; k--) out.push(this.nth(k))
+    return out
+  }
+}
+
+/**
+ * GCRA: `tat` is the theoretical arrival time of the next token. An admission
+ * at `t` is allowed when `t >= tat - (burst - 1) * interval`, and moves `tat`
+ * to `max(tat, t) + interval`.
+ *
+ * @internal
+ */
+export class TokenBucket implements Algorithm {
+  private tat = -Infinity
+  private interval: number
+
+  constructor(public limits: Limits) {
+    this.interval = limits.window / limits.limit
+  }
+
+  private planned(): number {
+    return this.tat - (this.limits.burst - 1) * this.interval
+  }
+
+  nextAt(now: number): number {
+    return Math.max(now, this.planned())
+  }
+
+  canAdmit(now: number): boolean {
+    return this.planned() <= now + EPSILON
+  }
+
+  admit(now: number): void {
+    // a wake-up that reads the clock a hair late is charged from the planned
+    // time, so the schedule does not drift
+    this.tat = (now <= this.tat + EPSILON ? this.tat : now) + this.interval
+  }
+
+  /** Tokens in the bucket at `now`, as a real number in [0, burst]. */
+  tokens(now: number): number {
+    if (this.tat === -Infinity) return this.limits.burst
+    return Math.min(this.limits.burst, Math.max(0, (now - this.tat) / this.interval + this.limits.burst))
+  }
+
+  available(now: number): number {
+    return Math.floor(this.tokens(now) + EPSILON)
+  }
+
+  inWindow(now: number): number {
+    return this.limits.burst - this.available(now)
+  }
+
+  idle(now: number): boolean {
+    return this.tat <= now
+  }
+
+  reconfigure(limits: Limits, now: number): void {
+    const kept = Math.min(this.tokens(now), limits.burst)
+    this.limits = limits
+    this.interval = limits.window / limits.limit
+    this.tat = kept >= limits.burst ? -Infinity : now + (limits.burst - kept) * this.interval
+  }
+}
+
+/** @internal */
+export const make = (limits: Limits): Algorithm =>
+  limits.algorithm === "slidingWindow" ? new SlidingWindow(limits) : new TokenBucket(limits)
+
+/**
+ * The exact sliding count over an admission log (sorted): the largest number
+ * of admissions in any half-open interval `[s, s + window)`. The maximum is
+ * reached by an interval that starts at an admission, so a two-pointer sweep
+ * is exact.
+ *
+ * @internal
+ */
+export const maxInAnyWindow = (log: ReadonlyArray<number>, window: number): number => {
+  let max = 0
+  let j = 0
+  for (let i = 0; i < log.length; i++) {
+    if (j < i) j = i
+    while (j < log.length && log[j]! < log[i]! + window) j++
+    if (j - i > max) max = j - i
+  }
+  return max
+}

@@ -26,6 +26,9 @@ export interface Host {
 
 let nextPid = 0
 
+/** A fresh pid, unique among every child and task in this process. @internal */
+export const newPid = (): number => ++nextPid
+
 /**
  * One incarnation of a child. It is also the public `Child<A>` value that
  * `startChild` returns: `pid` identifies this incarnation, `handle` is what
@@ -51,7 +54,7 @@ export class Incarnation<A = any> {
     readonly context: Context.Context<never>,
     readonly host: Host
   ) {
-    this.pid = ++nextPid
+    this.pid = newPid()
   }
   get id(): string | undefined {
     return this.spec.id
@@ -143,8 +146,17 @@ export type StopOutcome = "stopped" | "killed" | "abandoned"
  */
 export const stop = (inc: Incarnation, policy: ShutdownPolicy = inc.spec.shutdown): Effect.Effect<StopOutcome> => {
   inc.stopping = true
-  const fiber = inc.fiber
-  if (fiber === undefined || fiber.pollUnsafe() !== undefined) return Effect.succeed("stopped")
+  return inc.fiber === undefined ? Effect.succeed("stopped") : stopFiber(inc.fiber, policy)
+}
+
+/**
+ * Stops any fiber by a shutdown policy (see {@link stop}); used for children
+ * that live outside a supervisor's slot table (TaskSupervisor's tasks).
+ *
+ * @internal
+ */
+export const stopFiber = (fiber: Fiber.Fiber<unknown, unknown>, policy: ShutdownPolicy): Effect.Effect<StopOutcome> => {
+  if (fiber.pollUnsafe() !== undefined) return Effect.succeed("stopped")
   fiber.interruptUnsafe()
   if (fiber.pollUnsafe() !== undefined) return Effect.succeed("stopped")
   switch (policy._tag) {

@@ -409,26 +409,18 @@ export const register: {
     key: K,
     value: V
   ): Effect.Effect<Entry<K, V>, AlreadyRegistered<K, V> | RegistryClosed, Scope.Scope> =>
-    Effect.uninterruptible(
-      withOwner((owner): Effect.Effect<Entry<K, V>, AlreadyRegistered<K, V> | RegistryClosed> => {
-        const state = stateOf(self)
-        const r = internal.register(state, key, value, owner)
-        switch (r._tag) {
-          case "Closed":
-            return Effect.fail(new RegistryClosed())
-          case "Conflict":
-            return Effect.fail(new AlreadyRegistered({ key, entry: r.entry }))
-          case "Registered":
-            return r.newRecord === undefined
-              ? Effect.succeed(r.entry)
-              : Effect.as(attachCleanup(state, r.newRecord), r.entry)
-        }
-      })
-    )
+    withOwner((owner): Effect.Effect<Entry<K, V>, AlreadyRegistered<K, V> | RegistryClosed> => {
+      const r = internal.register(stateOf(self), key, value, owner)
+      switch (r._tag) {
+        case "Closed":
+          return Effect.fail(new RegistryClosed())
+        case "Conflict":
+          return Effect.fail(new AlreadyRegistered({ key, entry: r.entry }))
+        case "Registered":
+          return Effect.succeed(r.entry)
+      }
+    })
 )
-
-const attachCleanup = <K, V>(state: internal.State<K, V>, record: internal.OwnerRecord<K, V>): Effect.Effect<void> =>
-  Scope.addFinalizer(record.link, Effect.sync(internal.cleanupFinalizer(state, record)))
 
 /**
  * Removes every entry the current Scope has under `key`. Does nothing when it
@@ -1169,12 +1161,10 @@ const viaStart = <K, A, E, R>(
         return Effect.andThen(waitFor(current.value as unknown as internal.Pending), () => reserve(owner))
       }
       case "Registered":
-        return r.newRecord === undefined
-          ? Effect.succeed(r.entry)
-          : Effect.as(attachCleanup(state, r.newRecord), r.entry)
+        return Effect.succeed(r.entry)
     }
   }
-  return Effect.flatMap(Effect.uninterruptible(withOwner(reserve)), (reserved) =>
+  return Effect.flatMap(withOwner(reserve), (reserved) =>
     Effect.flatMap(start, (handle) =>
       internal.fulfill(state, reserved, handle) === undefined && !state.open
         ? Effect.fail(new RegistryClosed())
@@ -1184,12 +1174,11 @@ const viaStart = <K, A, E, R>(
 }
 
 const waitFor = (pending: internal.Pending): Effect.Effect<void> =>
-  Effect.interruptible(
-    Effect.callback<void>((resume) => {
-      const wake = () => resume(Effect.void)
-      pending.waiters.add(wake)
-      return Effect.sync(() => {
-        pending.waiters.delete(wake)
-      })
+  Effect.callback<void>((resume) => {
+    if (pending.settled) return resume(Effect.void)
+    const wake = () => resume(Effect.void)
+    ;(pending.waiters ??= new Set()).add(wake)
+    return Effect.sync(() => {
+      pending.waiters?.delete(wake)
     })
-  )
+  })

@@ -12,6 +12,7 @@
  * @internal
  */
 import type * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
@@ -44,10 +45,14 @@ export type Event<K, V> =
  * @internal
  */
 export class Pending {
-  readonly waiters = new Set<() => void>()
+  waiters: Set<() => void> | undefined = undefined
+  settled = false
   settle(): void {
-    for (const w of this.waiters) w()
-    this.waiters.clear()
+    this.settled = true
+    const waiters = this.waiters
+    if (waiters === undefined) return
+    this.waiters = undefined
+    for (const w of waiters) w()
   }
 }
 
@@ -78,6 +83,8 @@ export interface State<K, V> {
   readonly table: KeyMap.KeyMap<K, UniqueSlot<K, V> | DuplicateSlot<K, V>>
   readonly owners: Map<Scope.Scope, OwnerRecord<K, V>>
   count: number
+  /** how many via names are reserved by children still starting (reads skip the Pending check when 0) */
+  reserved: number
   readonly meta: KeyMap.KeyMap<unknown, { readonly value: unknown }>
   readonly listeners: Set<Queue.Queue<Event<K, V>, Cause.Done>>
 }
@@ -93,6 +100,7 @@ export const make = <K, V>(unique: boolean, meta: Iterable<readonly [unknown, un
     table: KeyMap.make(),
     owners: new Map(),
     count: 0,
+    reserved: 0,
     meta: KeyMap.make(),
     listeners: new Set()
   }
@@ -121,6 +129,7 @@ const dropEntry = <K, V>(state: State<K, V>, entry: Entry<K, V>, reason: "unregi
     if (dup.entries.size === 0) KeyMap.remove(state.table, entry.key)
   }
   if (entry.value instanceof Pending) {
+    state.reserved--
     entry.value.settle()
     return
   }
@@ -151,15 +160,26 @@ const ownerExited = <K, V>(state: State<K, V>, record: OwnerRecord<K, V>): void 
 
 /** @internal */
 export type RegisterResult<K, V> =
-  | { readonly _tag: "Registered"; readonly entry: Entry<K, V>; readonly newRecord: OwnerRecord<K, V> | undefined }
+  | { readonly _tag: "Registered"; readonly entry: Entry<K, V> }
   | { readonly _tag: "Conflict"; readonly entry: Entry<K, V> }
   | { readonly _tag: "Closed" }
 
 /**
- * Registers `key → value` for `owner`. When this makes a new owner record, the
- * caller must add `cleanupFinalizer(state, record)` to `record.link` (an
- * effect, so it cannot be done here); until then the link's parent finalizer
- * still closes it, and a finalizer added to a closed link runs at once.
+ * Forks the owner's link and installs the cleanup finalizer in it, in the same
+ * turn. `Scope.addFinalizer` is an Effect; writing the documented `Open` state
+ * of the fresh (always `Empty`) link directly keeps `register` synchronous, so
+ * there is no moment at which an entry exists without its cleanup.
+ */
+const makeRecord = <K, V>(state: State<K, V>, owner: Scope.Scope): OwnerRecord<K, V> => {
+  const link = Scope.forkUnsafe(owner)
+  const record: OwnerRecord<K, V> = { owner, link, entries: new Set(), detached: false }
+  const finalizer = (_: Exit.Exit<unknown, unknown>) => Effect.sync(() => ownerExited(state, record))
+  link.state = { _tag: "Open", finalizerKey: record, finalizer, finalizers: undefined }
+  return record
+}
+
+/**
+ * Registers `key → value` for `owner`, synchronously.
  *
  * @internal
  */
@@ -168,7 +188,7 @@ export const register = <K, V>(state: State<K, V>, key: K, value: V, owner: Scop
   const entry: Entry<K, V> = { key, value, owner }
   if (isClosed(owner)) {
     // The owner has already ended: the entry would be removed at once. Nothing is stored, nothing announced.
-    return { _tag: "Registered", entry, newRecord: undefined }
+    return { _tag: "Registered", entry }
   }
   const slot = KeyMap.get(state.table, key)
   if (state.unique) {
@@ -187,17 +207,16 @@ export const register = <K, V>(state: State<K, V>, key: K, value: V, owner: Scop
     dup.snapshot = undefined
   }
   const pending = value instanceof Pending
-  if (!pending) state.count++
+  if (pending) state.reserved++
+  else state.count++
   let record = state.owners.get(owner)
-  let newRecord: OwnerRecord<K, V> | undefined
   if (record === undefined) {
-    record = { owner, link: Scope.forkUnsafe(owner), entries: new Set(), detached: false }
+    record = makeRecord(state, owner)
     state.owners.set(owner, record)
-    newRecord = record
   }
   record.entries.add(entry)
   if (!pending && state.listeners.size > 0) publish(state, { _tag: "Registered", key, value, owner })
-  return { _tag: "Registered", entry, newRecord }
+  return { _tag: "Registered", entry }
 }
 
 const removeStale = <K, V>(state: State<K, V>, entry: Entry<K, V>): void => {
@@ -208,12 +227,6 @@ const removeStale = <K, V>(state: State<K, V>, entry: Entry<K, V>): void => {
     if (record.entries.size === 0) detach(state, record)
   }
 }
-
-/** @internal */
-export const cleanupFinalizer =
-  <K, V>(state: State<K, V>, record: OwnerRecord<K, V>) =>
-  (): void =>
-    ownerExited(state, record)
 
 /** Removes `owner`'s entries under `key` that satisfy `keep === false`. @internal */
 export const unregister = <K, V>(
@@ -263,7 +276,7 @@ export const lookup = <K, V>(state: State<K, V>, key: K): ReadonlyArray<Entry<K,
   if (state.unique) {
     const one = slot as UniqueSlot<K, V>
     const e = one[0]
-    return e.owner.state._tag === "Closed" || e.value instanceof Pending ? EMPTY : one
+    return e.owner.state._tag === "Closed" || (state.reserved > 0 && e.value instanceof Pending) ? EMPTY : one
   }
   return liveSnapshot(slot as DuplicateSlot<K, V>)
 }
@@ -312,6 +325,7 @@ export const fulfill = <K, V>(state: State<K, V>, reserved: Entry<K, V>, value: 
   record.entries.delete(reserved)
   record.entries.add(entry)
   state.count++
+  state.reserved--
   if (state.listeners.size > 0) publish(state, { _tag: "Registered", key: entry.key, value, owner: entry.owner })
   ;(reserved.value as unknown as Pending).settle()
   return entry

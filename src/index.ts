@@ -17,10 +17,4 @@ export * as Errors from "./Errors.ts"
 export * as Registry from "./Registry/Registry.ts"
 
 /** @since 0.1.0 */
-export * as Supervisor from "./Supervisor/Supervisor.ts"
-
-/** @since 0.1.0 */
 export * as Pool from "./Pool/Pool.ts"
-
-/** @since 0.1.0 */
-export * as RateLimiter from "./RateLimiter/RateLimiter.ts"

@@ -18,3 +18,6 @@ export * as Registry from "./Registry/Registry.ts"
 
 /** @since 0.1.0 */
 export * as Pool from "./Pool/Pool.ts"
+
+/** @since 0.1.0 */
+export * as RateLimiter from "./RateLimiter/RateLimiter.ts"

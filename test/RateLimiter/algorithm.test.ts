@@ -143,6 +143,15 @@ describe("SlidingWindow", () => {
     assert.deepStrictEqual(simulate(alg, [20, 20, 20]), [20, 20, 1000])
   })
 
+  it("raising limit and window counts forgotten admissions no earlier than they were", () => {
+    // found by the reconfiguration property: 4 at t=0 with limit 3 (the 4th at 1000), then limit 4 per 1001 ms
+    const alg = new SlidingWindow(sliding(3, 1000))
+    assert.deepStrictEqual(simulate(alg, [0, 0, 0, 0]), [0, 0, 0, 1000])
+    alg.reconfigure(sliding(4, 1001), 1000)
+    assert.isFalse(alg.canAdmit(1000))
+    assert.isAtMost(maxInAnyWindow([0, 0, 0, 1000, admitAt(alg, 1000)], 1001), 4)
+  })
+
   it("lowering the limit applies to admissions already made in the window", () => {
     const alg = new SlidingWindow(sliding(4, 1000))
     simulate(alg, [0, 100, 200])

@@ -63,6 +63,8 @@ export class SlidingWindow implements Algorithm {
   private ring: Float64Array
   private start = 0
   private size = 0
+  /** admissions ever recorded */
+  private total = 0
 
   constructor(public limits: Limits) {
     this.ring = new Float64Array(limits.limit)
@@ -90,6 +92,7 @@ export class SlidingWindow implements Algorithm {
   admit(now: number): void {
     // record the planned time if the clock read a hair (< 1 ns) early
     const t = Math.max(now, this.planned())
+    this.total++
     const cap = this.ring.length
     if (this.size === cap) {
       this.ring[this.start] = t
@@ -123,10 +126,18 @@ export class SlidingWindow implements Algorithm {
 
   reconfigure(limits: Limits, _now: number): void {
     if (limits.limit > this.ring.length) {
+      // Admissions older than the ring were forgotten. Those that may matter
+      // now are counted at the time of the oldest one remembered (no earlier
+      // than they really were), so the new limit is never exceeded; at worst
+      // the first admissions after the change wait a little longer.
+      const forgotten = Math.min(this.total - this.size, limits.limit - this.size)
       const ring = new Float64Array(limits.limit)
-      for (let i = 0; i < this.size; i++) ring[i] = this.nth(this.size - i)
+      let i = 0
+      for (; i < forgotten; i++) ring[i] = this.nth(this.size)
+      for (let k = this.size; k >= 1; k--) ring[i++] = this.nth(k)
       this.ring = ring
       this.start = 0
+      this.size = i
     }
     this.limits = limits
   }

@@ -1,0 +1,459 @@
+/**
+ * The limiter's machinery: waiters in per-key FIFO lanes served round-robin,
+ * a priority lane (restarts), one timer at a time, and the admission step
+ * that checks the global algorithm, the key's algorithm and an optional gate
+ * (the spawner's cap on live children) at the same instant.
+ *
+ * Invariants kept by `drain`:
+ * - a waiter is admitted only when every constraint allows it *now*, and the
+ *   admission is recorded before the waiter resumes (so a waiter never holds
+ *   a token while parked: it is spent when its work starts);
+ * - when waiters remain and the gate is open, a timer is armed for the
+ *   earliest time one of them can be admitted (the queue is never wedged);
+ * - a waiter that is interrupted leaves its lane and has consumed nothing.
+ *
+ * @internal
+ */
+import type * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import { pipeArguments } from "effect/Pipeable"
+import * as algorithm from "./algorithm.ts"
+
+/** @internal */
+export interface Waiter {
+  readonly lane: Lane
+  readonly priority: boolean
+  readonly enqueuedAt: number
+  readonly onAdmit: (() => void) | undefined
+  resume: ((effect: Effect.Effect<void, unknown>) => void) | undefined
+  prev: Waiter | undefined
+  next: Waiter | undefined
+}
+
+/** A FIFO list of waiters. @internal */
+class WaiterList {
+  head: Waiter | undefined = undefined
+  tail: Waiter | undefined = undefined
+  size = 0
+  push(w: Waiter): void {
+    w.prev = this.tail
+    w.next = undefined
+    if (this.tail) this.tail.next = w
+    else this.head = w
+    this.tail = w
+    this.size++
+  }
+  remove(w: Waiter): void {
+    if (w.prev) w.prev.next = w.next
+    else this.head = w.next
+    if (w.next) w.next.prev = w.prev
+    else this.tail = w.prev
+    w.prev = w.next = undefined
+    this.size--
+  }
+}
+
+/** One key's queue and (optional) algorithm. @internal */
+export class Lane {
+  readonly waiters = new WaiterList()
+  /** waiters of any kind holding this lane (it is not swept while > 0) */
+  refs = 0
+  /** links in the ring of lanes that have ordinary waiters */
+  ringPrev: Lane | undefined = undefined
+  ringNext: Lane | undefined = undefined
+  constructor(
+    readonly key: string | undefined,
+    public alg: algorithm.Algorithm | undefined
+  ) {}
+}
+
+/** @internal */
+export interface Stats {
+  readonly queued: number
+  readonly priorityQueued: number
+  readonly admitted: number
+  readonly rejected: number
+  readonly inWindow: number
+  readonly available: number
+  readonly keys: number
+  readonly nextAdmissionInMillis: number | undefined
+}
+
+/** @internal */
+export interface CoreOptions {
+  readonly name: string
+  readonly limits: algorithm.Limits
+  readonly perKey: algorithm.Limits | undefined
+  readonly maxQueue: number
+  readonly clock: Clock.Clock
+  readonly context: Context.Context<never>
+  /** a constraint besides the rate, checked for ordinary waiters only */
+  readonly gate?: (() => boolean) | undefined
+  readonly queueFull: (key: string | undefined, maxQueue: number) => unknown
+}
+
+/** @internal */
+export const TypeId = "~effect-otp/RateLimiter"
+
+const waitBoundaries = Metric.exponentialBoundaries({ start: 1, factor: 2, count: 18 })
+
+/** @internal */
+export class Core {
+  readonly [TypeId] = TypeId
+  readonly name: string
+  readonly global: algorithm.Algorithm
+  perKey: algorithm.Limits | undefined
+  maxQueue: number
+  readonly lanes = new Map<string | undefined, Lane>()
+  readonly priority = new WaiterList()
+  /** the lane served next in the round-robin */
+  cursor: Lane | undefined = undefined
+  queued = 0
+  admitted = 0
+  rejected = 0
+  closed: Effect.Effect<never, unknown> | undefined = undefined
+  timer: { at: number; fiber: Fiber.Fiber<unknown> } | undefined = undefined
+  gate: (() => boolean) | undefined
+  private draining = false
+  private again = false
+  private sweepAt = 1024
+  readonly clock: Clock.Clock
+  readonly context: Context.Context<never>
+  readonly queueFull: (key: string | undefined, maxQueue: number) => unknown
+  readonly m: {
+    readonly depth: Metric.Gauge<number>
+    readonly wait: Metric.Histogram<number>
+    readonly admissions: Metric.Counter<number>
+    readonly rejections: Metric.Counter<number>
+  }
+
+  constructor(options: CoreOptions) {
+    this.name = options.name
+    this.global = algorithm.make(options.limits)
+    this.perKey = options.perKey
+    this.maxQueue = options.maxQueue
+    this.clock = options.clock
+    this.context = options.context
+    this.gate = options.gate
+    this.queueFull = options.queueFull
+    const attributes = { limiter: options.name }
+    this.m = {
+      depth: Metric.gauge("effect_otp_limiter_queue_depth", {
+        description: "requests waiting in the rate limiter's queue",
+        attributes
+      }),
+      wait: Metric.histogram("effect_otp_limiter_wait_millis", {
+        description: "how long admitted requests waited, in milliseconds",
+        attributes,
+        boundaries: waitBoundaries
+      }),
+      admissions: Metric.counter("effect_otp_limiter_admissions_total", {
+        description: "requests admitted (starts)",
+        attributes,
+        incremental: true
+      }),
+      rejections: Metric.counter("effect_otp_limiter_rejections_total", {
+        description: "requests rejected because the queue was full",
+        attributes,
+        incremental: true
+      })
+    }
+  }
+
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
+
+  toJSON(): unknown {
+    return { _id: "RateLimiter", name: this.name, limits: this.global.limits, perKey: this.perKey, ...this.stats() }
+  }
+
+  now(): number {
+    return Number(this.clock.monotonicTimeNanosUnsafe()) / 1e6
+  }
+
+  lane(key: string | undefined): Lane {
+    let lane = this.lanes.get(key)
+    if (lane === undefined) {
+      if (this.lanes.size >= this.sweepAt) this.sweep()
+      lane = new Lane(key, this.perKey === undefined ? undefined : algorithm.make(this.perKey))
+      this.lanes.set(key, lane)
+    }
+    return lane
+  }
+
+  /** Forgets lanes nobody waits in whose algorithm remembers nothing that matters. */
+  sweep(): void {
+    const now = this.now()
+    for (const [key, lane] of this.lanes) {
+      if (lane.refs === 0 && (lane.alg === undefined || lane.alg.idle(now))) this.lanes.delete(key)
+    }
+    this.sweepAt = Math.max(1024, this.lanes.size * 2)
+  }
+
+  // ---- the ring of lanes with ordinary waiters ------------------------------
+
+  private link(lane: Lane): void {
+    const c = this.cursor
+    if (c === undefined) {
+      lane.ringPrev = lane.ringNext = lane
+      this.cursor = lane
+      return
+    }
+    // join at the end of the current round: just before the cursor
+    const last = c.ringPrev!
+    lane.ringPrev = last
+    lane.ringNext = c
+    last.ringNext = lane
+    c.ringPrev = lane
+  }
+
+  private unlink(lane: Lane): void {
+    if (lane.ringNext === lane) {
+      this.cursor = undefined
+    } else {
+      lane.ringPrev!.ringNext = lane.ringNext
+      lane.ringNext!.ringPrev = lane.ringPrev
+      if (this.cursor === lane) this.cursor = lane.ringNext
+    }
+    lane.ringPrev = lane.ringNext = undefined
+  }
+
+  // ---- waiters ----------------------------------------------------------------
+
+  private enqueue(w: Waiter): void {
+    w.lane.refs++
+    if (w.priority) {
+      this.priority.push(w)
+      return
+    }
+    w.lane.waiters.push(w)
+    if (w.lane.waiters.size === 1) this.link(w.lane)
+    this.queued++
+    this.m.depth.updateUnsafe(this.queued, this.context)
+  }
+
+  private dequeue(w: Waiter): void {
+    w.lane.refs--
+    if (w.priority) {
+      this.priority.remove(w)
+      return
+    }
+    const lane = w.lane
+    lane.waiters.remove(w)
+    if (lane.waiters.size === 0) this.unlink(lane)
+    this.queued--
+    this.m.depth.updateUnsafe(this.queued, this.context)
+  }
+
+  /** A waiter gave up (interrupted): it leaves, having consumed nothing. */
+  private abandon(w: Waiter): void {
+    if (w.resume === undefined) return
+    w.resume = undefined
+    this.dequeue(w)
+    if (this.queued === 0 && this.priority.size === 0) this.cancelTimer()
+  }
+
+  private admit(w: Waiter, now: number): void {
+    this.dequeue(w)
+    this.global.admit(now)
+    w.lane.alg?.admit(now)
+    this.admitted++
+    this.m.admissions.updateUnsafe(1, this.context)
+    this.m.wait.updateUnsafe(now - w.enqueuedAt, this.context)
+    w.onAdmit?.()
+    const resume = w.resume!
+    w.resume = undefined
+    resume(Effect.void)
+  }
+
+  /**
+   * Waits for admission. `priority` waiters (restarts) go before every
+   * ordinary one, skip the gate and are never rejected for a full queue.
+   */
+  take(key: string | undefined, priority: boolean, onAdmit?: () => void): Effect.Effect<void, unknown> {
+    return Effect.suspend(() => {
+      if (this.closed !== undefined) return this.closed
+      const now = this.now()
+      const lane = this.lane(key)
+      if (
+        this.queued === 0 &&
+        this.priority.size === 0 &&
+        (priority || this.gate === undefined || this.gate()) &&
+        this.global.canAdmit(now) &&
+        (lane.alg === undefined || lane.alg.canAdmit(now))
+      ) {
+        // fast path: nobody is waiting and every constraint allows it now
+        this.global.admit(now)
+        lane.alg?.admit(now)
+        this.admitted++
+        this.m.admissions.updateUnsafe(1, this.context)
+        this.m.wait.updateUnsafe(0, this.context)
+        onAdmit?.()
+        return Effect.void
+      }
+      if (!priority && this.queued >= this.maxQueue) {
+        this.rejected++
+        this.m.rejections.updateUnsafe(1, this.context)
+        return Effect.fail(this.queueFull(key, this.maxQueue))
+      }
+      return Effect.callback<void, unknown>((resume) => {
+        const w: Waiter = { lane, priority, enqueuedAt: now, onAdmit, resume, prev: undefined, next: undefined }
+        this.enqueue(w)
+        this.drain()
+        return Effect.sync(() => this.abandon(w))
+      })
+    })
+  }
+
+  // ---- admission ----------------------------------------------------------------
+
+  /** Admits every waiter that can be admitted now, then arms the timer for the next. */
+  drain(): void {
+    if (this.draining) {
+      this.again = true
+      return
+    }
+    this.draining = true
+    try {
+      do {
+        this.again = false
+        this.step()
+      } while (this.again)
+    } finally {
+      this.draining = false
+    }
+  }
+
+  private step(): void {
+    while (this.closed === undefined) {
+      const now = this.now()
+      if (this.priority.size === 0 && this.queued === 0) return this.cancelTimer()
+      if (!this.global.canAdmit(now)) return this.arm(this.earliest(now))
+      // restarts first, in order, unless their own key holds them back
+      let pick: Waiter | undefined = undefined
+      for (let w = this.priority.head; w !== undefined; w = w.next) {
+        if (w.lane.alg === undefined || w.lane.alg.canAdmit(now)) {
+          pick = w
+          break
+        }
+      }
+      if (pick === undefined && this.queued > 0 && (this.gate === undefined || this.gate())) {
+        let lane = this.cursor!
+        for (let i = 0; i < 1 || lane !== this.cursor; i++) {
+          if (lane.alg === undefined || lane.alg.canAdmit(now)) {
+            pick = lane.waiters.head
+            // the next round starts after this lane
+            this.cursor = lane.ringNext
+            break
+          }
+          lane = lane.ringNext!
+        }
+      }
+      if (pick === undefined) return this.arm(this.earliest(now))
+      this.admit(pick, now)
+    }
+  }
+
+  /** The earliest time a waiter that is not held by the gate can be admitted. */
+  private earliest(now: number): number {
+    const g = this.global.nextAt(now)
+    let at = Infinity
+    for (let w = this.priority.head; w !== undefined; w = w.next) {
+      at = Math.min(at, w.lane.alg === undefined ? g : Math.max(g, w.lane.alg.nextAt(now)))
+    }
+    if (this.queued > 0 && (this.gate === undefined || this.gate())) {
+      let lane = this.cursor!
+      do {
+        at = Math.min(at, lane.alg === undefined ? g : Math.max(g, lane.alg.nextAt(now)))
+        lane = lane.ringNext!
+      } while (lane !== this.cursor)
+    }
+    return at
+  }
+
+  private arm(at: number): void {
+    if (at === Infinity) return this.cancelTimer()
+    if (this.timer !== undefined) {
+      if (this.timer.at <= at) return
+      this.timer.fiber.interruptUnsafe()
+    }
+    const now = this.now()
+    const timer = {
+      at,
+      fiber: undefined as unknown as Fiber.Fiber<unknown>
+    }
+    this.timer = timer
+    timer.fiber = Effect.runForkWith(this.context)(
+      Effect.andThen(
+        this.clock.sleep(Duration.millis(Math.max(0, at - now))),
+        Effect.sync(() => {
+          if (this.timer === timer) this.timer = undefined
+          this.drain()
+        })
+      )
+    )
+  }
+
+  private cancelTimer(): void {
+    if (this.timer === undefined) return
+    const fiber = this.timer.fiber
+    this.timer = undefined
+    fiber.interruptUnsafe()
+  }
+
+  // ---- control --------------------------------------------------------------------
+
+  setLimits(limits: algorithm.Limits, perKey: algorithm.Limits | undefined, maxQueue: number): void {
+    const now = this.now()
+    this.global.reconfigure(limits, now)
+    this.perKey = perKey
+    this.maxQueue = maxQueue
+    for (const lane of this.lanes.values()) {
+      if (perKey === undefined) lane.alg = undefined
+      else if (lane.alg === undefined) lane.alg = algorithm.make(perKey)
+      else lane.alg.reconfigure(perKey, now)
+    }
+    // an earlier time may be possible now: re-plan from scratch
+    this.cancelTimer()
+    this.drain()
+  }
+
+  /** Fails every waiter with `failure` and refuses new ones. */
+  close(failure: Effect.Effect<never, unknown>): void {
+    if (this.closed !== undefined) return
+    this.closed = failure
+    this.cancelTimer()
+    const all: Array<Waiter> = []
+    for (let w = this.priority.head; w !== undefined; w = w.next) all.push(w)
+    for (const lane of this.lanes.values()) {
+      for (let w = lane.waiters.head; w !== undefined; w = w.next) all.push(w)
+    }
+    for (const w of all) {
+      const resume = w.resume
+      if (resume === undefined) continue
+      w.resume = undefined
+      this.dequeue(w)
+      resume(failure)
+    }
+  }
+
+  stats(): Stats {
+    const now = this.now()
+    const next = this.queued + this.priority.size > 0 ? this.earliest(now) : undefined
+    return {
+      queued: this.queued,
+      priorityQueued: this.priority.size,
+      admitted: this.admitted,
+      rejected: this.rejected,
+      inWindow: this.global.inWindow(now),
+      available: this.global.available(now),
+      keys: this.lanes.size,
+      nextAdmissionInMillis: next === undefined || next === Infinity ? undefined : Math.max(0, next - now)
+    }
+  }
+}

@@ -345,7 +345,7 @@ export const isRegistry = (u: unknown): u is Registry<unknown, unknown, Keys> =>
 // registration
 
 const withOwner = <A, E>(f: (owner: Scope.Scope) => Effect.Effect<A, E>): Effect.Effect<A, E, Scope.Scope> =>
-  Effect.flatMap(Effect.scope, f)
+  Effect.withFiber((fiber) => f(Context.getUnsafe(fiber.context, Scope.Scope)))
 
 /**
  * Registers `key → value` for as long as the current Scope is open.

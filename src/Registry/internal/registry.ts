@@ -318,17 +318,14 @@ export const ownerEntries = <K, V>(state: State<K, V>, owner: Scope.Scope): Read
 export const fulfill = <K, V>(state: State<K, V>, reserved: Entry<K, V>, value: V): Entry<K, V> | undefined => {
   const slot = KeyMap.get(state.table, reserved.key) as UniqueSlot<K, V> | undefined
   if (slot === undefined || slot[0] !== reserved) return undefined
-  const record = state.owners.get(reserved.owner)
-  if (record === undefined) return undefined
-  const entry: Entry<K, V> = { key: reserved.key, value, owner: reserved.owner }
-  KeyMap.set(state.table, reserved.key, [entry])
-  record.entries.delete(reserved)
-  record.entries.add(entry)
+  const pending = reserved.value as unknown as Pending
+  // No read has seen the reserved entry (they all skip Pending values), so it can take its value in place.
+  ;(reserved as { value: V }).value = value
   state.count++
   state.reserved--
-  if (state.listeners.size > 0) publish(state, { _tag: "Registered", key: entry.key, value, owner: entry.owner })
-  ;(reserved.value as unknown as Pending).settle()
-  return entry
+  if (state.listeners.size > 0) publish(state, { _tag: "Registered", key: reserved.key, value, owner: reserved.owner })
+  pending.settle()
+  return reserved
 }
 
 /** Closes the registry: every owner is detached (no finalizer left behind) and every listener stream ends. @internal */

@@ -89,22 +89,12 @@ import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type { Pipeable } from "effect/Pipeable"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { InvalidOptions } from "../Errors.ts"
 import type * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import { decodeShutdown } from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
-import {
-  addCheckin,
-  type Config,
-  Conn,
-  PoolClosed,
-  PoolFull,
-  PoolImpl,
-  PoolTimeout,
-  TypeId,
-  type Waiter
-} from "./internal/pool.ts"
+import { type Config, Conn, PoolClosed, PoolFull, PoolImpl, PoolTimeout, TypeId, type Waiter } from "./internal/pool.ts"
 
 export {
   /** @since 0.1.0 */
@@ -405,55 +395,92 @@ export const Service =
 
 // ---- checkout ---------------------------------------------------------------------
 
-type Restore = <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+/**
+ * What one borrower holds. The release step is installed *before* the lease is
+ * taken (as an `onExit` frame or a Scope finalizer), so no interruption can
+ * fall between taking a connection and owning its return (#73).
+ */
+interface Holder<A> {
+  conn: Conn<A> | undefined
+  lease: number
+  /** the borrower's code ran: a failure means the connection may be dirty */
+  used: boolean
+  waiter: Waiter<A> | undefined
+}
 
-/** Leases a connection; runs uninterruptibly except while waiting and health-checking. */
-const acquire = <A, E>(
+const holder = <A>(): Holder<A> => ({ conn: undefined, lease: 0, used: false, waiter: undefined })
+
+const hold = <A>(h: Holder<A>, conn: Conn<A>): A => {
+  h.conn = conn
+  h.lease = conn.lease
+  return conn.value
+}
+
+/** Returns what the holder holds; `exit` is how the borrower ended. */
+const release = <A, E>(
   pool: PoolImpl<A, E>,
-  restore: Restore
-): Effect.Effect<Conn<A>, E | PoolTimeout | PoolFull | PoolClosed> =>
-  Effect.suspend(() => {
-    const r = pool.tryCheckout()
-    if (r instanceof Conn) {
-      return pool.config.healthCheck === undefined || r.fresh ? Effect.succeed(r) : healthChecked(pool, r, restore)
+  h: Holder<A>,
+  exit: Exit.Exit<unknown, unknown>
+): Effect.Effect<void> | undefined => {
+  const conn = h.conn
+  if (conn === undefined) {
+    // interrupted after a connection was handed over but before it was taken
+    if (h.waiter !== undefined) pool.cancel(h.waiter)
+    return undefined
+  }
+  h.conn = undefined
+  return pool.checkin(conn, h.lease, h.used && Exit.isFailure(exit) ? exit.cause : undefined)
+}
+
+/** Leases a connection into `h`, waiting if need be; must run where `release` is already installed. */
+const acquire = <A, E>(pool: PoolImpl<A, E>, h: Holder<A>): Effect.Effect<A, E | PoolTimeout | PoolFull | PoolClosed> =>
+  Effect.suspend(() => acquireFrom(pool, h, pool.tryCheckout()))
+
+const acquireFrom = <A, E>(
+  pool: PoolImpl<A, E>,
+  h: Holder<A>,
+  r: ReturnType<PoolImpl<A, E>["tryCheckout"]>
+): Effect.Effect<A, E | PoolTimeout | PoolFull | PoolClosed> => {
+  if (r instanceof Conn) {
+    const value = hold(h, r)
+    return pool.config.healthCheck === undefined || r.fresh ? Effect.succeed(value) : healthChecked(pool, h, r)
+  }
+  if (r instanceof PoolClosed || r instanceof PoolFull) return Effect.fail(r)
+  if (Cause.isCause(r)) return Effect.failCause(r)
+  const waiter = r as Waiter<A>
+  h.waiter = waiter
+  return Effect.map(
+    Effect.callback<Conn<A>, E | PoolTimeout | PoolClosed>((resume) => {
+      if (waiter.result !== undefined) return resume(waiter.result)
+      waiter.resume = resume
+      return Effect.sync(() => pool.cancel(waiter))
+    }),
+    (conn) => {
+      waiter.conn = undefined
+      h.waiter = undefined
+      return hold(h, conn)
     }
-    if (r instanceof PoolClosed || r instanceof PoolFull) return Effect.fail(r)
-    if (Cause.isCause(r)) return Effect.failCause(r)
-    const waiter = r as Waiter<A>
-    return restore(
-      Effect.callback<Conn<A>, E | PoolTimeout | PoolClosed>((resume) => {
-        if (waiter.result !== undefined) return resume(waiter.result)
-        waiter.resume = resume
-        return Effect.sync(() => pool.cancel(waiter))
-      })
-    ).pipe(
-      Effect.onExit((exit) =>
-        // interrupted just after being handed a connection: it goes to the next caller (#73)
-        Exit.isFailure(exit) && waiter.state === "served" ? Effect.sync(() => pool.cancel(waiter)) : Effect.void
-      )
-    )
-  })
+  )
+}
 
 const healthChecked = <A, E>(
   pool: PoolImpl<A, E>,
-  conn: Conn<A>,
-  restore: Restore
-): Effect.Effect<Conn<A>, E | PoolTimeout | PoolFull | PoolClosed> =>
+  h: Holder<A>,
+  conn: Conn<A>
+): Effect.Effect<A, E | PoolTimeout | PoolFull | PoolClosed> =>
   Effect.flatMap(
     Effect.exit(
-      restore(
-        Effect.provideContext(pool.config.healthCheck!(conn.value), pool.context) as Effect.Effect<unknown, unknown>
-      )
+      Effect.provideContext(pool.config.healthCheck!(conn.value), pool.context) as Effect.Effect<unknown, unknown>
     ),
     (exit) => {
-      if (Exit.isSuccess(exit)) return Effect.succeed(conn)
+      if (Exit.isSuccess(exit)) return Effect.succeed(conn.value)
       if (Cause.hasInterruptsOnly(exit.cause)) {
-        // the caller was interrupted: the connection was not shown to be dead
-        pool.checkin(conn, conn.lease, undefined)
+        // the caller was interrupted: `release` returns it, not shown to be dead
         return Effect.failCause(exit.cause as Cause.Cause<never>)
       }
+      h.conn = undefined
       pool.discard(conn)
-      return acquire(pool, restore)
+      return acquire(pool, h)
     }
   )
 
@@ -498,11 +525,17 @@ const healthChecked = <A, E>(
 export const checkout = <A, E>(
   self: Pool<A, E>
 ): Effect.Effect<A, E | PoolTimeout | PoolFull | PoolClosed, Scope.Scope> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Effect.scope, (scope) =>
-      Effect.flatMap(acquire(impl(self), restore), (conn) => Effect.as(addCheckin(impl(self), scope, conn), conn.value))
+  Effect.flatMap(Effect.scope, (scope) => {
+    const pool = impl(self)
+    const h = holder<A>()
+    return Effect.andThen(
+      Scope.addFinalizerExit(scope, (exit) => release(pool, h, exit) ?? Effect.void),
+      Effect.map(acquire(pool, h), (a) => {
+        h.used = true
+        return a
+      })
     )
-  )
+  })
 
 /**
  * Runs `f` with a connection and returns it to the pool when `f` ends
@@ -541,18 +574,32 @@ export const withConnection: {
   <A, E, B, E2, R2>(
     self: Pool<A, E>,
     f: (conn: A) => Effect.Effect<B, E2, R2>
-  ): Effect.Effect<B, E | E2 | PoolTimeout | PoolFull | PoolClosed, R2> => {
-    const pool = impl(self)
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(acquire(pool, restore), (conn) => {
-        const lease = conn.lease
-        return Effect.onExit(
-          restore(f(conn.value)),
-          (exit) => pool.checkin(conn, lease, Exit.isFailure(exit) ? exit.cause : undefined) ?? Effect.void
-        )
-      })
-    )
-  }
+  ): Effect.Effect<B, E | E2 | PoolTimeout | PoolFull | PoolClosed, R2> =>
+    Effect.suspend(() => {
+      const pool = impl(self)
+      const h = holder<A>()
+      return Effect.onExit(
+        Effect.suspend(() => {
+          // the fast path: an idle connection and no health check, straight into `f`
+          if (pool.config.healthCheck === undefined) {
+            const r = pool.tryCheckout()
+            if (r instanceof Conn) {
+              h.used = true
+              return f(hold(h, r))
+            }
+            return Effect.flatMap(acquireFrom(pool, h, r), (a) => {
+              h.used = true
+              return f(a)
+            })
+          }
+          return Effect.flatMap(acquire(pool, h), (a) => {
+            h.used = true
+            return f(a)
+          })
+        }),
+        (exit) => release(pool, h, exit) ?? Effect.void
+      )
+    })
 )
 
 /**

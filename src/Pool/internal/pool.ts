@@ -19,7 +19,6 @@ import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import { pipeArguments } from "effect/Pipeable"
 import * as Schedule from "effect/Schedule"
-import * as Scope from "effect/Scope"
 import * as ChildSpec from "../../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../../Supervisor/DynamicSupervisor.ts"
 
@@ -189,7 +188,8 @@ export class PoolImpl<A, E> {
   state: "open" | "closing" | "closed" = "open"
   readonly idle: Array<Conn<A>> = []
   readonly byValue = new Map<A, Conn<A>>()
-  readonly leasedSet = new Set<Conn<A>>()
+  /** every opened connection not yet released */
+  readonly all = new Set<Conn<A>>()
   // FIFO waiter queue: array + head index, cancelled entries skipped lazily
   queue: Array<Waiter<A>> = []
   head = 0
@@ -352,7 +352,6 @@ export class PoolImpl<A, E> {
     conn.state = "leased"
     conn.lease++
     this.inUse++
-    this.leasedSet.add(conn)
     this.touch()
   }
 
@@ -473,9 +472,8 @@ export class PoolImpl<A, E> {
     return undefined
   }
 
-  unlease(conn: Conn<A>): void {
+  unlease(_conn: Conn<A>): void {
     this.inUse--
-    this.leasedSet.delete(conn)
   }
 
   /** A health check said this (leased) connection is dead. */
@@ -537,6 +535,7 @@ export class PoolImpl<A, E> {
     this.open++
     this.created++
     this.byValue.set(conn.value, conn)
+    this.all.add(conn)
     this.m.created.modifyUnsafe(1, this.context)
     this.failures = 0
     this.step = undefined
@@ -665,7 +664,8 @@ export class PoolImpl<A, E> {
     else if (prev === "closing") this.closing--
     this.open--
     this.destroyed++
-    this.byValue.delete(conn.value)
+    if (this.byValue.get(conn.value) === conn) this.byValue.delete(conn.value)
+    this.all.delete(conn)
     this.m.destroyed.modifyUnsafe(1, this.context)
     this.touch()
     if (this.state === "open") this.refill()
@@ -804,7 +804,8 @@ export class PoolImpl<A, E> {
       })
       const force = Effect.suspend(() => {
         this.onDrained = undefined
-        for (const conn of [...this.leasedSet]) {
+        for (const conn of [...this.all]) {
+          if (conn.state !== "leased") continue
           this.unlease(conn)
           this.destroy(conn)
         }
@@ -830,12 +831,4 @@ export class PoolImpl<A, E> {
       )
     })
   }
-}
-
-/** Adds the checkin of `conn` to `scope`. @internal */
-export const addCheckin = <A, E>(pool: PoolImpl<A, E>, scope: Scope.Scope, conn: Conn<A>): Effect.Effect<void> => {
-  const lease = conn.lease
-  return Scope.addFinalizerExit(scope, (exit) =>
-    Effect.suspend(() => pool.checkin(conn, lease, Exit.isFailure(exit) ? exit.cause : undefined) ?? Effect.void)
-  )
 }

@@ -21,3 +21,6 @@ export * as Pool from "./Pool/Pool.ts"
 
 /** @since 0.1.0 */
 export * as RateLimiter from "./RateLimiter/RateLimiter.ts"
+
+/** @since 0.1.0 */
+export * as RateLimitedSupervisor from "./RateLimiter/RateLimitedSupervisor.ts"

@@ -24,3 +24,9 @@ export * as RateLimiter from "./RateLimiter/RateLimiter.ts"
 
 /** @since 0.1.0 */
 export * as RateLimitedSupervisor from "./RateLimiter/RateLimitedSupervisor.ts"
+
+/** @since 0.1.0 */
+export * as Task from "./Task/Task.ts"
+
+/** @since 0.1.0 */
+export * as TaskSupervisor from "./Task/TaskSupervisor.ts"

@@ -1,0 +1,427 @@
+/**
+ * A running task: one supervised fiber that computes one value, started by
+ * `TaskSupervisor.async` or `TaskSupervisor.asyncNolink`, and the ways to get
+ * its result (`await`, `yield`, `yieldMany`) or to stop it (`shutdown`,
+ * `ignore`).
+ *
+ * A `Task` is Elixir's `%Task{}`: a handle on work that runs concurrently
+ * and ends with one result. Compared with a bare `Fiber`, a task is a child
+ * of a `TaskSupervisor`: it is counted and limited there, and stopped by its
+ * shutdown policy when the supervisor stops. Compared with a supervisor
+ * child started by `TaskSupervisor.startChild`, a task is never restarted and
+ * always has a result to collect.
+ *
+ * **Failures.** A task's failure or defect is its `Exit`: `await` fails with
+ * that cause in the caller, `yield` returns it as a value. A task stopped by
+ * `shutdown` or by its supervisor ends interrupted. `await` that runs out of
+ * time fails with `TaskTimeout` and leaves the task running, as in Elixir (an
+ * `async` task then ends with its caller, if the caller does not catch the
+ * timeout).
+ *
+ * **Differences from Elixir, on purpose.** There is no mailbox: a result is a
+ * value held by the task, so any fiber may await a task (Elixir allows only
+ * its owner), awaiting twice returns the same result, and nothing can leak
+ * into a caller's mailbox after a timeout.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import { dual } from "effect/Function"
+import * as Option from "effect/Option"
+import type { Pipeable } from "effect/Pipeable"
+import { InvalidOptions } from "../Errors.ts"
+import * as child from "../Supervisor/internal/child.ts"
+import { TaskExited, TaskKilled, TaskTimeout } from "./internal/errors.ts"
+import { decodeTaskShutdown, decodeTimeout, type TaskImpl, TaskTypeId, waitExit } from "./internal/task.ts"
+
+export {
+  /** @since 0.1.0 */
+  TaskExited,
+  /** @since 0.1.0 */
+  TaskKilled,
+  /** @since 0.1.0 */
+  TaskTimeout
+}
+
+/**
+ * A task started under a `TaskSupervisor`. `A` is its value, `E` its error.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Task<out A, out E = never> extends Pipeable {
+  readonly [TaskTypeId]: typeof TaskTypeId
+  /** Identifies the task among the supervisor's children (`TaskSupervisor.children`). */
+  readonly pid: number
+  /** The id of the fiber that owns it (`async`), `undefined` for `asyncNolink`. */
+  readonly owner: number | undefined
+  /** The task's fiber. Its exit is the task's result. */
+  readonly fiber: Fiber.Fiber<A, E>
+}
+
+/**
+ * How long to wait: a duration or `"infinity"`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Timeout = Duration.Input | "infinity"
+
+/** Elixir's default for `await`, `yield`, `yieldMany` and `shutdown`: 5 s. */
+const defaultTimeoutMillis = 5_000
+
+const impl = <A, E>(task: Task<A, E>): TaskImpl<A, E> => task as unknown as TaskImpl<A, E>
+
+/** Bad timeouts are programming errors (Elixir raises ArgumentError): a defect carrying InvalidOptions. */
+const withMillis = <A, E>(field: string, timeout: Timeout | undefined, f: (ms: number) => Effect.Effect<A, E>) =>
+  Effect.suspend(() => {
+    const ms = decodeTimeout("Task", field, timeout, defaultTimeoutMillis)
+    return typeof ms === "number" ? f(ms) : Effect.die(ms)
+  })
+
+/**
+ * Returns true if the value is a {@link Task}.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isTask = (u: unknown): u is Task<unknown, unknown> =>
+  typeof u === "object" && u !== null && TaskTypeId in u
+
+const await_: {
+  (timeout?: Timeout): <A, E>(self: Task<A, E>) => Effect.Effect<A, E | TaskTimeout>
+  <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<A, E | TaskTimeout>
+} = dual(
+  (args) => isTask(args[0]),
+  <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<A, E | TaskTimeout> => {
+    // fast path: no timer, no closure for a task that has already finished
+    const done = self.fiber.pollUnsafe()
+    if (done !== undefined) return done
+    return withMillis("timeout", timeout, (ms) =>
+      Effect.flatMap(
+        waitExit(self.fiber, ms),
+        (exit): Effect.Effect<A, E | TaskTimeout> =>
+          exit ?? Effect.fail(new TaskTimeout({ pid: self.pid, timeout: ms }))
+      )
+    )
+  }
+)
+
+export {
+  /**
+   * Waits for a task's result: succeeds with its value, fails with its cause
+   * (its error, defect or interruption), or fails with `TaskTimeout` after
+   * `timeout` (default 5 s, as Elixir).
+   *
+   * **When to use**
+   *
+   * Use after `TaskSupervisor.async` when the caller needs the value and
+   * shares the task's fate: its failure becomes the caller's failure.
+   *
+   * **Details**
+   *
+   * - On timeout the task is **not** stopped (Elixir's rule): an `async` task
+   *   still ends with its owner, so a caller that lets `TaskTimeout` fail it
+   *   stops the task too; a caller that catches the timeout leaves it
+   *   running (stop it with {@link shutdown}).
+   * - A task stopped by `shutdown` or by its supervisor ends interrupted, and
+   *   `await` fails with that interruption, as `Fiber.join` does.
+   * - A task that already finished costs no timer.
+   * - An invalid `timeout` (negative, NaN) is a defect carrying `InvalidOptions`.
+   *
+   * **Gotchas**
+   *
+   * Use {@link yield} to receive a failure as a value instead.
+   *
+   * **Example** (Awaiting an async task)
+   *
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Task, TaskSupervisor } from "effect-otp"
+   *
+   * const program = Effect.gen(function*() {
+   *   const sup = yield* TaskSupervisor.make()
+   *   const task = yield* TaskSupervisor.async(sup, Effect.succeed(21 * 2))
+   *   return yield* Task.await(task)
+   * })
+   * // Effect.runPromise(Effect.scoped(program)) => 42
+   * ```
+   *
+   * @category getters
+   * @since 0.1.0
+   */
+  await_ as await
+}
+
+const yield_: {
+  (timeout?: Timeout): <A, E>(self: Task<A, E>) => Effect.Effect<Option.Option<Exit.Exit<A, E>>>
+  <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<Option.Option<Exit.Exit<A, E>>>
+} = dual(
+  (args) => isTask(args[0]),
+  <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<Option.Option<Exit.Exit<A, E>>> =>
+    withMillis("timeout", timeout, (ms) => Effect.map(waitExit(self.fiber, ms), Option.fromUndefinedOr))
+)
+
+export {
+  /**
+   * Waits up to `timeout` (default 5 s) for a task's exit: `Some(exit)` when
+   * it finished (successfully or not), `None` when it is still running. Never
+   * fails, and never stops the task: call it again, or {@link shutdown} it.
+   *
+   * **When to use**
+   *
+   * Use with `asyncNolink` tasks, where a failure is an outcome to handle,
+   * not the caller's failure. Elixir's idiom
+   * `Task.yield(task, t) || Task.shutdown(task)` is
+   * `Effect.flatMap(Task.yield(task, t), Option.match({ onNone: () => Task.shutdown(task), onSome: (e) => Effect.succeedSome(e) }))`.
+   *
+   * **Example** (A task that takes too long)
+   *
+   * ```ts
+   * import { Effect, Option } from "effect"
+   * import { Task, TaskSupervisor } from "effect-otp"
+   *
+   * const program = Effect.gen(function*() {
+   *   const sup = yield* TaskSupervisor.make()
+   *   const task = yield* TaskSupervisor.asyncNolink(sup, Effect.never)
+   *   return Option.isNone(yield* Task.yield(task, "10 millis"))
+   * })
+   * // => true
+   * ```
+   *
+   * @category getters
+   * @since 0.1.0
+   */
+  yield_ as yield
+}
+
+/**
+ * What {@link yieldMany} does with the tasks still running when its timeout
+ * fires: leave them (`"nothing"`), release them from their owner
+ * (`"ignore"`), or stop them without waiting (`"killTask"`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type OnTimeout = "nothing" | "ignore" | "killTask"
+
+/**
+ * Waits for several tasks at once, up to one `timeout` for the whole batch
+ * (default 5 s), and returns each task's result in input order: `Some(exit)`
+ * for those that finished, `None` for the others.
+ *
+ * **Details**
+ *
+ * - `limit`: return as soon as that many tasks have finished (capped at the
+ *   number of tasks). `onTimeout` applies only when the timeout fired, not
+ *   when the limit was reached (Elixir's rule).
+ * - `onTimeout: "killTask"` stops each unfinished task (`shutdown` with
+ *   `"brutalKill"`); a task that finished in that instant reports its result
+ *   instead of `None`.
+ * - An invalid option is a defect carrying `InvalidOptions`.
+ *
+ * **Example** (Collecting what finished in time)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task, TaskSupervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* TaskSupervisor.make()
+ *   const fast = yield* TaskSupervisor.asyncNolink(sup, Effect.succeed("fast"))
+ *   const slow = yield* TaskSupervisor.asyncNolink(sup, Effect.never)
+ *   return yield* Task.yieldMany([fast, slow], { timeout: "10 millis", onTimeout: "killTask" })
+ * })
+ * // => [Some(Exit.succeed("fast")), None]
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const yieldMany = <A, E>(
+  tasks: Iterable<Task<A, E>>,
+  options?: {
+    /** For the whole batch. @default "5 seconds" */
+    readonly timeout?: Timeout | undefined
+    /** @default "nothing" */
+    readonly onTimeout?: OnTimeout | undefined
+    /** Return once this many tasks have finished. @default all of them */
+    readonly limit?: number | undefined
+  }
+): Effect.Effect<Array<Option.Option<Exit.Exit<A, E>>>> =>
+  Effect.suspend(() => {
+    const list = Array.from(tasks)
+    const onTimeout = options?.onTimeout ?? "nothing"
+    if (onTimeout !== "nothing" && onTimeout !== "ignore" && onTimeout !== "killTask") {
+      return Effect.die(invalid("onTimeout", onTimeout, '"nothing", "ignore" or "killTask"'))
+    }
+    const limitOption = options?.limit ?? list.length
+    if (!(Number.isInteger(limitOption) && limitOption > 0) && limitOption !== Infinity) {
+      return Effect.die(invalid("limit", limitOption, "an integer > 0"))
+    }
+    const limit = Math.min(limitOption, list.length)
+    const results: Array<Exit.Exit<A, E> | undefined> = list.map((t) => t.fiber.pollUnsafe())
+    let finished = results.filter((r) => r !== undefined).length
+    const collect = () => results.map(Option.fromUndefinedOr)
+    if (finished >= limit) return Effect.succeed(collect())
+    return withMillis("timeout", options?.timeout, (ms) =>
+      Effect.flatMap(
+        Effect.withFiber((caller) =>
+          Effect.callback<boolean>((resume) => {
+            const removes: Array<() => void> = []
+            let timer: Fiber.Fiber<void> | undefined
+            let over = false
+            const end = (timedOut: boolean) => {
+              if (over) return
+              over = true
+              for (const r of removes) r()
+              timer?.interruptUnsafe()
+              resume(Effect.succeed(timedOut))
+            }
+            list.forEach((task, i) => {
+              if (results[i] !== undefined) return
+              removes.push(
+                task.fiber.addObserver((exit) => {
+                  results[i] = exit
+                  if (++finished >= limit) end(false)
+                })
+              )
+            })
+            if (ms !== Infinity) {
+              const t = Effect.runForkWith(caller.context)(caller.getRef(Clock.Clock).sleep(Duration.millis(ms)))
+              timer = t
+              t.addObserver((exit) => {
+                if (exit._tag === "Success") end(true)
+              })
+            }
+            return Effect.sync(() => {
+              over = true
+              for (const r of removes) r()
+              timer?.interruptUnsafe()
+            })
+          })
+        ),
+        (timedOut) => {
+          if (!timedOut || onTimeout === "nothing") return Effect.succeed(collect())
+          const pending = list.flatMap((task, i) => (results[i] === undefined ? [[task, i] as const] : []))
+          if (onTimeout === "ignore") {
+            for (const [task] of pending) impl(task).disown()
+            return Effect.succeed(collect())
+          }
+          return Effect.map(
+            Effect.forEach(pending, ([task, i]) =>
+              Effect.map(shutdown(task, "brutalKill"), (o) => {
+                if (Option.isSome(o)) results[i] = o.value as Exit.Exit<A, E>
+              })
+            ),
+            collect
+          )
+        }
+      )
+    )
+  })
+
+const invalid = (field: string, value: unknown, expected: string) =>
+  new InvalidOptions({ module: "Task", field, value, expected })
+
+const interruptedOnly = (exit: Exit.Exit<unknown, unknown>): boolean =>
+  exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)
+
+/**
+ * Stops a task and reports how it ended: `None` if it stopped because of
+ * this call (or was abandoned with `"brutalKill"`), `Some(exit)` if it had
+ * already finished or ended some other way meanwhile (a result that races
+ * the shutdown is kept), `Some(Exit.fail(TaskKilled))` if it did not stop
+ * within `shutdown`.
+ *
+ * **Details**
+ *
+ * `shutdown` is a duration (default 5 s: interrupt, then wait that long for
+ * the task's finalizers), `"brutalKill"` (interrupt, do not wait) or
+ * `"infinity"`. JavaScript cannot kill a fiber inside an uninterruptible
+ * region: a task that overruns is abandoned, and stays counted by its
+ * supervisor until it really ends. The task is released from its owner first.
+ *
+ * **Example** (Stopping a task that never ends)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task, TaskSupervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* TaskSupervisor.make()
+ *   const task = yield* TaskSupervisor.asyncNolink(sup, Effect.never)
+ *   return yield* Task.shutdown(task)
+ * })
+ * // => None
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const shutdown: {
+  (
+    shutdown?: Duration.Input | "brutalKill" | "infinity"
+  ): <A, E>(self: Task<A, E>) => Effect.Effect<Option.Option<Exit.Exit<A, E | TaskKilled>>>
+  <A, E>(
+    self: Task<A, E>,
+    shutdown?: Duration.Input | "brutalKill" | "infinity"
+  ): Effect.Effect<Option.Option<Exit.Exit<A, E | TaskKilled>>>
+} = dual(
+  (args) => isTask(args[0]),
+  <A, E>(
+    self: Task<A, E>,
+    shutdownOption?: Duration.Input | "brutalKill" | "infinity"
+  ): Effect.Effect<Option.Option<Exit.Exit<A, E | TaskKilled>>> =>
+    Effect.suspend(() => {
+      const task = impl(self)
+      task.disown()
+      const done = task.fiber.pollUnsafe()
+      if (done !== undefined) return Effect.succeed(Option.some(done))
+      const policy = decodeTaskShutdown("Task", shutdownOption, true)
+      if (policy instanceof InvalidOptions) return Effect.die(policy)
+      return Effect.map(child.stopFiber(task.fiber, policy), (outcome) => {
+        const exit = task.fiber.pollUnsafe()
+        if (exit !== undefined) return interruptedOnly(exit) ? Option.none() : Option.some(exit)
+        if (outcome === "abandoned") {
+          const millis = policy._tag === "Timeout" ? policy.millis : 0
+          return Option.some(Exit.fail(new TaskKilled({ pid: task.pid, shutdown: millis })))
+        }
+        return Option.none()
+      })
+    })
+)
+
+/**
+ * Lets a task run on without its owner: returns `Some(exit)` if it already
+ * finished, `None` otherwise. From now on the caller's end does not stop it
+ * (Elixir: unlinks it); it stays a child of its supervisor.
+ *
+ * **Example** (Leaving a slow task to finish by itself)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task, TaskSupervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* TaskSupervisor.make()
+ *   const task = yield* TaskSupervisor.async(sup, Effect.sleep("1 second"))
+ *   return yield* Task.ignore(task)
+ * })
+ * // => None
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const ignore = <A, E>(self: Task<A, E>): Effect.Effect<Option.Option<Exit.Exit<A, E>>> =>
+  Effect.sync(() => {
+    const task = impl(self)
+    task.disown()
+    return Option.fromUndefinedOr(task.fiber.pollUnsafe())
+  })

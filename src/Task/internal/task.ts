@@ -1,0 +1,276 @@
+/**
+ * The machinery shared by `Task` and `TaskSupervisor`: the supervisor's
+ * record of its light tasks, one task's record, and caller ownership.
+ *
+ * A task started by `async`, `asyncNolink` or `asyncStream` is a *light
+ * child*: one fiber, counted as a child of the supervisor (against
+ * `maxChildren`, in `countChildren`/`whichChildren`), stopped by its shutdown
+ * policy when the supervisor stops — but it is never restarted, so it needs no
+ * slot in the `DynamicSupervisor`'s restart table. `startChild` tasks, which
+ * may be restarted, are ordinary `DynamicSupervisor` children.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import { pipeArguments } from "effect/Pipeable"
+import * as Scope from "effect/Scope"
+import { InvalidOptions, MaxChildren, RestartIntensityExceeded, SupervisorStopped } from "../../Errors.ts"
+import type { ShutdownPolicy } from "../../Supervisor/ChildSpec.ts"
+import { decodeShutdown } from "../../Supervisor/ChildSpec.ts"
+import * as DynamicSupervisor from "../../Supervisor/DynamicSupervisor.ts"
+import * as child from "../../Supervisor/internal/child.ts"
+
+/** @internal */
+export const TaskTypeId = "~effect-otp/Task"
+
+/** @internal */
+export const TaskSupervisorTypeId = "~effect-otp/TaskSupervisor"
+
+/** What the supervisor holds besides its DynamicSupervisor: an async task or a running stream. @internal */
+export interface Member {
+  /** stop every task of this member by its policy (the supervisor is stopping) */
+  readonly stopAll: (reason: SupervisorStopped) => Effect.Effect<void>
+  /** push one `whichChildren` entry per live task */
+  readonly entries: (out: Array<DynamicSupervisor.ChildInfo>) => void
+}
+
+/** @internal */
+export class SupervisorImpl {
+  declare readonly [TaskSupervisorTypeId]: typeof TaskSupervisorTypeId
+  state: "open" | "stopping" | "stopped" = "open"
+  stopReason: "shutdown" | RestartIntensityExceeded = "shutdown"
+  /** live light tasks (fibers that have not ended yet) */
+  light = 0
+  readonly members = new Set<Member>()
+  readonly done = Deferred.makeUnsafe<void>()
+
+  constructor(
+    readonly name: string,
+    readonly maxChildren: number,
+    readonly supervisor: DynamicSupervisor.DynamicSupervisor<never>,
+    readonly dsScope: Scope.Closeable
+  ) {}
+
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
+
+  toJSON(): unknown {
+    return { _id: "TaskSupervisor", name: this.name, state: this.state, tasks: this.light }
+  }
+
+  /** undefined when a new task may start now, else why not */
+  refuse(): MaxChildren | SupervisorStopped | undefined {
+    if (this.state !== "open") return new SupervisorStopped({ reason: this.stopReason })
+    if (this.maxChildren !== Infinity) {
+      const counts = DynamicSupervisor.countChildrenUnsafe(this.supervisor)
+      if (counts === undefined) return new SupervisorStopped({ reason: this.stopReason })
+      if (counts.specs + this.light >= this.maxChildren) return new MaxChildren({ maxChildren: this.maxChildren })
+    }
+    return undefined
+  }
+
+  /** Stops every light task (concurrently, each by its policy) and the DynamicSupervisor. */
+  shutdown(reason: "shutdown" | RestartIntensityExceeded): Effect.Effect<void> {
+    if (this.state !== "open") return Deferred.await(this.done)
+    this.state = "stopping"
+    this.stopReason = reason
+    const error = new SupervisorStopped({ reason })
+    const stops: Array<Effect.Effect<void>> = [Scope.close(this.dsScope, Exit.void)]
+    for (const m of this.members) stops.push(m.stopAll(error))
+    return Effect.uninterruptible(
+      Effect.ensuring(
+        Effect.all(stops, { concurrency: "unbounded", discard: true }),
+        Effect.sync(() => {
+          this.members.clear()
+          this.state = "stopped"
+          Deferred.doneUnsafe(this.done, Exit.void)
+        })
+      )
+    )
+  }
+}
+Object.defineProperty(SupervisorImpl.prototype, TaskSupervisorTypeId, { value: TaskSupervisorTypeId })
+
+/** The tasks a caller fiber owns (`async`): stopped when that fiber ends. @internal */
+const owners = new WeakMap<Fiber.Fiber<unknown, unknown>, Set<TaskImpl<unknown, unknown>>>()
+
+const own = (caller: Fiber.Fiber<unknown, unknown>, task: TaskImpl<unknown, unknown>): void => {
+  let set = owners.get(caller)
+  if (set === undefined) {
+    const owned = new Set<TaskImpl<unknown, unknown>>()
+    set = owned
+    owners.set(caller, owned)
+    caller.addObserver(() => {
+      owners.delete(caller)
+      // the caller ended: its tasks end with it (a link, in Elixir's words)
+      for (const t of owned) {
+        t.owned = undefined
+        t.fiber.interruptUnsafe()
+      }
+      owned.clear()
+    })
+  }
+  set.add(task)
+  task.owned = set
+}
+
+/** @internal */
+export class TaskImpl<A, E> implements Member {
+  declare readonly [TaskTypeId]: typeof TaskTypeId
+  readonly pid = child.newPid()
+  fiber: Fiber.Fiber<A, E> = undefined as any
+  /** the owner's set, while a caller owns it */
+  owned: Set<TaskImpl<unknown, unknown>> | undefined = undefined
+
+  constructor(
+    readonly supervisor: SupervisorImpl,
+    readonly shutdownPolicy: ShutdownPolicy,
+    /** the caller's fiber id for `async`, undefined for `asyncNolink` */
+    readonly owner: number | undefined
+  ) {}
+
+  get id(): undefined {
+    return undefined
+  }
+  get type(): "worker" {
+    return "worker"
+  }
+  get handle(): undefined {
+    return undefined
+  }
+
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
+  toJSON(): unknown {
+    return { _id: "Task", pid: this.pid, owner: this.owner, done: this.fiber.pollUnsafe() !== undefined }
+  }
+
+  /** Releases ownership: the caller's end no longer stops it. */
+  disown(): void {
+    if (this.owned !== undefined) {
+      this.owned.delete(this as TaskImpl<unknown, unknown>)
+      this.owned = undefined
+    }
+  }
+
+  stopAll(): Effect.Effect<void> {
+    return Effect.asVoid(child.stopFiber(this.fiber, this.shutdownPolicy))
+  }
+
+  entries(out: Array<DynamicSupervisor.ChildInfo>): void {
+    out.push({ pid: this.pid, id: undefined, child: this, type: "worker" })
+  }
+}
+Object.defineProperty(TaskImpl.prototype, TaskTypeId, { value: TaskTypeId })
+
+/**
+ * Starts a light task: the effect runs in its own fiber and Scope (released
+ * inside the fiber when it ends), with the caller's context. With `owned`,
+ * the caller's fiber owns it. Starts immediately, in the caller's tick.
+ *
+ * @internal
+ */
+export const spawn = <A, E, R>(
+  sup: SupervisorImpl,
+  effect: Effect.Effect<A, E, R>,
+  policy: ShutdownPolicy,
+  caller: Fiber.Fiber<unknown, unknown>,
+  owned: boolean
+): TaskImpl<A, E> | MaxChildren | SupervisorStopped => {
+  const refused = sup.refuse()
+  if (refused !== undefined) return refused
+  const task = new TaskImpl<A, E>(sup, policy, owned ? caller.id : undefined)
+  const scope = Scope.makeUnsafe()
+  sup.light++
+  sup.members.add(task)
+  if (owned) own(caller, task as TaskImpl<unknown, unknown>)
+  const fiber = Effect.runForkWith(Context.add(caller.context as Context.Context<R>, Scope.Scope, scope))(
+    Effect.onExit(effect, (exit) => Scope.close(scope, exit))
+  )
+  task.fiber = fiber
+  fiber.addObserver(() => {
+    sup.light--
+    sup.members.delete(task)
+    task.disown()
+  })
+  return task
+}
+
+/** Reads a timeout option: milliseconds, Infinity, or an error naming it. @internal */
+export const decodeTimeout = (
+  module: string,
+  field: string,
+  value: Duration.Input | "infinity" | undefined,
+  fallback: number
+): number | InvalidOptions => {
+  if (value === undefined) return fallback
+  if (value === "infinity") return Infinity
+  const expected = 'a duration >= 0 or "infinity"'
+  if (typeof value === "number" && (Number.isNaN(value) || value < 0)) {
+    return new InvalidOptions({ module, field, value, expected })
+  }
+  const d = Duration.fromInput(value)
+  if (d._tag === "None") return new InvalidOptions({ module, field, value, expected })
+  const millis = Duration.toMillis(d.value)
+  return millis >= 0 ? millis : new InvalidOptions({ module, field, value, expected })
+}
+
+/** A task shutdown option, as Elixir takes it for tasks. @internal */
+export const decodeTaskShutdown = (
+  module: string,
+  value: Duration.Input | "brutalKill" | "infinity" | undefined,
+  allowInfinity: boolean
+): ShutdownPolicy | InvalidOptions => {
+  const policy = decodeShutdown(value, "worker")
+  if (policy instanceof InvalidOptions || (!allowInfinity && policy._tag === "Infinity")) {
+    return new InvalidOptions({
+      module,
+      field: "shutdown",
+      value,
+      expected: allowInfinity ? 'a duration >= 0, "brutalKill" or "infinity"' : 'a duration >= 0 or "brutalKill"'
+    })
+  }
+  return policy
+}
+
+/**
+ * Waits for a fiber's exit for at most `millis` (on Effect's Clock);
+ * `undefined` when the time ran out first. Costs no timer when the fiber has
+ * already ended.
+ *
+ * @internal
+ */
+export const waitExit = <A, E>(fiber: Fiber.Fiber<A, E>, millis: number): Effect.Effect<Exit.Exit<A, E> | undefined> =>
+  Effect.withFiber((caller) => {
+    const done = fiber.pollUnsafe()
+    if (done !== undefined) return Effect.succeed(done)
+    if (millis <= 0) return Effect.succeed(undefined)
+    return Effect.callback<Exit.Exit<A, E> | undefined>((resume) => {
+      const timer =
+        millis === Infinity
+          ? undefined
+          : Effect.runForkWith(caller.context)(caller.getRef(Clock.Clock).sleep(Duration.millis(millis)))
+      const remove = fiber.addObserver((exit) => {
+        timer?.interruptUnsafe()
+        resume(Effect.succeed(exit))
+      })
+      timer?.addObserver((exit) => {
+        if (exit._tag === "Success") {
+          remove()
+          resume(Effect.succeed(undefined))
+        }
+      })
+      return Effect.sync(() => {
+        remove()
+        timer?.interruptUnsafe()
+      })
+    })
+  })

@@ -143,6 +143,14 @@ describe("SlidingWindow", () => {
     assert.deepStrictEqual(simulate(alg, [20, 20, 20]), [20, 20, 1000])
   })
 
+  it("remembers only the admissions of the last window, however large the limit", () => {
+    const alg = new SlidingWindow(sliding(1_000_000_000, 1000))
+    for (let t = 0; t < 100_000; t++) admitAt(alg, t / 10)
+    // 10 admissions per ms over 1000 ms, plus the one at the edge
+    assert.isAtMost(alg.remembered(), 10_001)
+    assert.strictEqual(alg.inWindow(9999.9), 10_000)
+  })
+
   it("raising limit and window counts forgotten admissions no earlier than they were", () => {
     // found by the reconfiguration property: 4 at t=0 with limit 3 (the 4th at 1000), then limit 4 per 1001 ms
     const alg = new SlidingWindow(sliding(3, 1000))

@@ -53,32 +53,54 @@ export interface Algorithm {
 }
 
 /**
- * A ring buffer of the newest admission times. Its capacity is the largest
- * `limit` ever configured, so lowering and raising the limit at runtime keeps
- * the rule exact: the `limit`-th newest admission is always remembered.
+ * The log of admission times, oldest first. It keeps what any limits
+ * configured so far can need — the newest `maxLimit` admissions that are
+ * younger than `maxWindow` (the largest limit and window ever set) — so its
+ * size is bounded by the traffic of one window, and lowering then raising
+ * the limits keeps the rule exact. Only limits larger than any before can
+ * need admissions already forgotten; those are counted at the time of the
+ * newest forgotten one (no earlier than they really were), so the rule still
+ * holds and, at worst, the first admissions after such a change wait longer.
  *
  * @internal
  */
 export class SlidingWindow implements Algorithm {
-  private ring: Float64Array
-  private start = 0
-  private size = 0
-  /** admissions ever recorded */
-  private total = 0
+  private entries: Array<number> = []
+  private head = 0
+  private maxLimit: number
+  private maxWindow: number
+  private forgotten = 0
+  private lastForgotten = -Infinity
 
   constructor(public limits: Limits) {
-    this.ring = new Float64Array(limits.limit)
+    this.maxLimit = limits.limit
+    this.maxWindow = limits.window
+  }
+
+  private get size(): number {
+    return this.entries.length - this.head
   }
 
   /** The k-th newest admission time, 1-based; k <= size. */
   private nth(k: number): number {
-    const cap = this.ring.length
-    return this.ring[(this.start + this.size - k) % cap]!
+    return this.entries[this.entries.length - k]!
   }
 
   /** The admission time that bounds the next one, or -Infinity when fewer than `limit` are logged. */
   private planned(): number {
     return this.size < this.limits.limit ? -Infinity : this.nth(this.limits.limit) + this.limits.window
+  }
+
+  private prune(now: number): void {
+    while (this.size > 0 && (this.size > this.maxLimit || this.entries[this.head]! <= now - this.maxWindow)) {
+      this.lastForgotten = this.entries[this.head]!
+      this.head++
+      this.forgotten++
+    }
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head)
+      this.head = 0
+    }
   }
 
   nextAt(now: number): number {
@@ -92,28 +114,21 @@ export class SlidingWindow implements Algorithm {
   admit(now: number): void {
     // record the planned time if the clock read a hair (< 1 ns) early
     const t = Math.max(now, this.planned())
-    this.total++
-    const cap = this.ring.length
-    if (this.size === cap) {
-      this.ring[this.start] = t
-      this.start = (this.start + 1) % cap
-    } else {
-      this.ring[(this.start + this.size) % cap] = t
-      this.size++
-    }
+    this.entries.push(t)
+    this.prune(t)
   }
 
   inWindow(now: number): number {
-    // entries are sorted oldest..newest; count those > now - window (binary search)
+    // entries are sorted; count those > now - window (binary search)
     const bound = now - this.limits.window
-    let lo = 0
-    let hi = this.size
+    let lo = this.head
+    let hi = this.entries.length
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
-      if (this.nth(this.size - mid) > bound) hi = mid
+      if (this.entries[mid]! > bound) hi = mid
       else lo = mid + 1
     }
-    return this.size - lo
+    return this.entries.length - lo
   }
 
   available(now: number): number {
@@ -124,29 +139,31 @@ export class SlidingWindow implements Algorithm {
     return this.size === 0 || this.nth(1) + this.limits.window <= now
   }
 
-  reconfigure(limits: Limits, _now: number): void {
-    if (limits.limit > this.ring.length) {
-      // Admissions older than the ring were forgotten. Those that may matter
-      // now are counted at the time of the oldest one remembered (no earlier
-      // than they really were), so the new limit is never exceeded; at worst
-      // the first admissions after the change wait a little longer.
-      const forgotten = Math.min(this.total - this.size, limits.limit - this.size)
-      const ring = new Float64Array(limits.limit)
-      let i = 0
-      for (; i < forgotten; i++) ring[i] = this.nth(this.size)
-      for (let k = this.size; k >= 1; k--) ring[i++] = this.nth(k)
-      this.ring = ring
-      this.start = 0
-      this.size = i
+  reconfigure(limits: Limits, now: number): void {
+    const pad = Math.min(this.forgotten, limits.limit - this.size)
+    if (
+      (limits.limit > this.maxLimit || limits.window > this.maxWindow) &&
+      pad > 0 &&
+      this.lastForgotten > now - limits.window
+    ) {
+      const padding: Array<number> = new Array(pad).fill(this.lastForgotten)
+      this.entries = padding.concat(this.entries.slice(this.head))
+      this.head = 0
+      this.forgotten -= pad
     }
+    this.maxLimit = Math.max(this.maxLimit, limits.limit)
+    this.maxWindow = Math.max(this.maxWindow, limits.window)
     this.limits = limits
   }
 
-  /** The logged admission times, oldest first (for tests and stats). */
+  /** The remembered admission times, oldest first (for tests). */
   log(): Array<number> {
-    const out: Array<number> = []
-    for (let k = this.size; k >= 1; k--) out.push(this.nth(k))
-    return out
+    return this.entries.slice(this.head)
+  }
+
+  /** How many admission times are remembered (for tests). */
+  remembered(): number {
+    return this.size
   }
 }
 

@@ -991,6 +991,76 @@ export const deleteMeta: {
 )
 
 // ---------------------------------------------------------------------------
+// locks
+
+/**
+ * Runs `effect` while holding `lockKey`: at most one holder per key at a time,
+ * waiters served first come, first served. Elixir: `Registry.lock/3`.
+ *
+ * **When to use**
+ *
+ * Use to serialize work per entity (one migration per account, one refresh
+ * per cache key) without starting a process for it.
+ *
+ * **Details**
+ *
+ * - Lock keys are a namespace of their own (they are not registry keys) and
+ *   compare structurally.
+ * - The lock is released when `effect` ends for any reason: success, failure,
+ *   defect or interruption of the holder.
+ * - A waiter that is interrupted leaves the queue; the next one is served.
+ *
+ * **Example** (Serializing two updates of one account)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry } from "effect-otp"
+ *
+ * const program = Effect.gen(function* () {
+ *   const registry = yield* Registry.make<string, number>({ keys: "unique" })
+ *   const log: Array<string> = []
+ *   const update = (who: string) =>
+ *     Registry.lock(registry, ["account", 7], Effect.gen(function* () {
+ *       log.push(`${who} in`)
+ *       yield* Effect.yieldNow
+ *       log.push(`${who} out`)
+ *     }))
+ *   yield* Effect.all([update("a"), update("b")], { concurrency: "unbounded" })
+ *   return log
+ * }).pipe(Effect.scoped)
+ * // => ["a in", "a out", "b in", "b out"]
+ * ```
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const lock: {
+  <A, E, R>(
+    lockKey: unknown,
+    effect: Effect.Effect<A, E, R>
+  ): <K, V, Kind extends Keys>(self: Registry<K, V, Kind>) => Effect.Effect<A, E, R>
+  <K, V, Kind extends Keys, A, E, R>(
+    self: Registry<K, V, Kind>,
+    lockKey: unknown,
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E, R>
+} = dual(
+  3,
+  <K, V, Kind extends Keys, A, E, R>(
+    self: Registry<K, V, Kind>,
+    lockKey: unknown,
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E, R> => {
+    const state = stateOf(self)
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(internal.lockAcquire(state, lockKey)), () =>
+        Effect.onExit(restore(effect), () => Effect.sync(() => internal.lockRelease(state, lockKey)))
+      )
+    )
+  }
+)
+
+// ---------------------------------------------------------------------------
 // listeners
 
 /**

@@ -87,6 +87,13 @@ export interface State<K, V> {
   reserved: number
   readonly meta: KeyMap.KeyMap<unknown, { readonly value: unknown }>
   readonly listeners: Set<Queue.Queue<Event<K, V>, Cause.Done>>
+  /** held locks (present while held), each with its FIFO queue of waiters */
+  readonly locks: KeyMap.KeyMap<unknown, Array<LockWaiter>>
+}
+
+interface LockWaiter {
+  readonly wake: () => void
+  granted: boolean
 }
 
 /** @internal */
@@ -102,7 +109,8 @@ export const make = <K, V>(unique: boolean, meta: Iterable<readonly [unknown, un
     count: 0,
     reserved: 0,
     meta: KeyMap.make(),
-    listeners: new Set()
+    listeners: new Set(),
+    locks: KeyMap.make()
   }
   for (const [k, v] of meta) KeyMap.set(state.meta, k, { value: v })
   return state
@@ -341,4 +349,43 @@ export const close = <K, V>(state: State<K, V>): void => {
   state.count = 0
   for (const q of state.listeners) Queue.endUnsafe(q)
   state.listeners.clear()
+}
+
+/**
+ * Waits until `lockKey` is free and takes it. A waiter interrupted while
+ * queued leaves the queue; one interrupted just after being handed the lock
+ * hands it on.
+ *
+ * @internal
+ */
+export const lockAcquire = <K, V>(state: State<K, V>, lockKey: unknown): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    const queue = KeyMap.get(state.locks, lockKey)
+    if (queue === undefined) {
+      KeyMap.set(state.locks, lockKey, [])
+      resume(Effect.void)
+      return
+    }
+    const waiter: LockWaiter = { wake: () => resume(Effect.void), granted: false }
+    queue.push(waiter)
+    return Effect.sync(() => {
+      if (waiter.granted) lockRelease(state, lockKey)
+      else {
+        const i = queue.indexOf(waiter)
+        if (i >= 0) queue.splice(i, 1)
+      }
+    })
+  })
+
+/** Hands the lock to the first waiter, or frees it. @internal */
+export const lockRelease = <K, V>(state: State<K, V>, lockKey: unknown): void => {
+  const queue = KeyMap.get(state.locks, lockKey)
+  if (queue === undefined) return
+  const next = queue.shift()
+  if (next === undefined) {
+    KeyMap.remove(state.locks, lockKey)
+    return
+  }
+  next.granted = true
+  next.wake()
 }

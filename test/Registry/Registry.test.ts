@@ -423,6 +423,24 @@ for (const shape of keyShapes) {
           }).pipe(Effect.scoped)
       )
 
+      it.effect("events() subscribes when the stream starts; listen on a closed registry gives an ended stream", () =>
+        Effect.gen(function* () {
+          const scope = yield* Scope.make()
+          const registry = yield* Scope.provide(Registry.make<Key, string>({ keys: kind }), scope)
+          const collected = yield* Effect.forkChild(Registry.events(registry).pipe(Stream.take(2), Stream.runCollect))
+          yield* Effect.yieldNow
+          yield* Effect.scoped(Registry.register(registry, k("a"), "1"))
+          const seen = yield* Fiber.join(collected)
+          assert.deepStrictEqual(
+            seen.map((e) => e._tag),
+            ["Registered", "Unregistered"]
+          )
+          yield* Scope.close(scope, Exit.void)
+          const late = yield* Registry.listen(registry)
+          assert.deepStrictEqual(yield* Stream.runCollect(late), [])
+        }).pipe(Effect.scoped)
+      )
+
       it.effect("a failed registration announces nothing (U #34)", () =>
         Effect.gen(function* () {
           const registry = yield* Registry.make<Key, string>({ keys: kind })

@@ -107,6 +107,58 @@ for (const shape of keyShapes) {
         }).pipe(Effect.scoped)
     )
 
+    it.effect("of N racing starts exactly one runs and every other one names it (C.4 #50, #56)", () =>
+      Effect.gen(function* () {
+        const names = yield* Registry.make<Key, string>({ keys: "unique" })
+        const sup = yield* DynamicSupervisor.make()
+        const counter = { starts: 0, live: 0 }
+        const gate = yield* Deferred.make<void, string>()
+        const spec = Registry.via(names, k("crowd"), gatedChild(counter, gate))
+        const fibers = yield* Effect.forEach(
+          Array.from({ length: 20 }, () => DynamicSupervisor.startChild(sup, spec)),
+          (start) => Effect.forkChild(Effect.result(start))
+        )
+        yield* settle
+        yield* Deferred.succeed(gate, undefined)
+        const results = yield* Effect.forEach(fibers, Fiber.join)
+        const winners = results.filter((r) => r._tag === "Success")
+        assert.strictEqual(winners.length, 1)
+        for (const r of results) {
+          if (r._tag === "Failure") {
+            assert(typeof r.failure === "object" && r.failure._tag === "AlreadyStarted")
+            assert.strictEqual(r.failure.child, winners[0]!.success.handle)
+          }
+        }
+        assert.strictEqual(counter.starts, 1)
+        assert.strictEqual((yield* DynamicSupervisor.countChildren(sup)).specs, 1)
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a restart whose name was taken meanwhile fails to start and is retried by the supervisor", () =>
+      Effect.gen(function* () {
+        const names = yield* Registry.make<Key, Control>({ keys: "unique" })
+        const sup = yield* DynamicSupervisor.make({ maxRestarts: 10_000 })
+        const log = makeEventLog()
+        const child = yield* DynamicSupervisor.startChild(sup, Registry.via(names, k("j"), controllable(log, "j")))
+        // someone else grabs the name the moment the child's incarnation ends
+        const squatter = yield* Scope.make()
+        const events = yield* Registry.listen(names)
+        yield* Deferred.fail(child.handle.exit, "boom")
+        const first = yield* events.pipe(Stream.take(1), Stream.runCollect)
+        assert.strictEqual(first[0]!._tag, "Unregistered")
+        const fake = { n: -1, exit: yield* Deferred.make<void, string>() }
+        yield* Scope.provide(Registry.register(names, k("j"), fake), squatter)
+        yield* settle
+        assert.strictEqual(Registry.whereisUnsafe(names, k("j")), fake)
+        const which = yield* DynamicSupervisor.whichChildren(sup)
+        assert.strictEqual(which[0]!.child, "restarting")
+        // once the squatter leaves, a restart attempt takes the name back
+        yield* Scope.close(squatter, Exit.void)
+        yield* eventually(() => (Registry.whereisUnsafe(names, k("j"))?.n ?? 0) > 1, "the child got its name back")
+        assert.strictEqual((yield* DynamicSupervisor.countChildren(sup)).active, 1)
+      }).pipe(Effect.scoped)
+    )
+
     it.effect("when the starting holder's start fails, a waiting start takes the name and runs (C.4 #56)", () =>
       Effect.gen(function* () {
         const names = yield* Registry.make<Key, string>({ keys: "unique" })

@@ -288,12 +288,14 @@ class SupervisorImpl implements child.Host {
     if (slot.inc === inc) {
       // first start, from startChild
       this.starting.delete(inc)
-      if (this.state !== "open") return // shutdown is stopping it (it is in `starting`)
+      if (this.state !== "open") {
+        // the supervisor is shutting down and stops this child too (it was in `starting`)
+        child.settleStart(inc, Effect.fail(new SupervisorStopped({ reason: this.stopReason })))
+        return
+      }
       slot.upSince = this.clock.currentTimeMillisUnsafe()
       this.addSlot(slot)
-      const waiter = inc.waiter
-      inc.waiter = undefined
-      waiter?.(Effect.void)
+      child.settleStart(inc, Effect.void)
       return
     }
     // a restart succeeded: the slot moves from the old pid to the new one
@@ -317,15 +319,13 @@ class SupervisorImpl implements child.Host {
       if (slot.inc === inc) {
         // startChild's start failed: tell the caller; nothing was stored
         this.starting.delete(inc)
-        const waiter = inc.waiter
-        inc.waiter = undefined
-        if (waiter !== undefined) {
-          waiter(
-            this.state !== "open" && Cause.hasInterruptsOnly((exit as Exit.Failure<unknown, unknown>).cause)
-              ? Effect.fail(new SupervisorStopped({ reason: this.stopReason }))
-              : Effect.failCause((exit as Exit.Failure<unknown, unknown>).cause)
-          )
-        }
+        const cause = exitCause(exit)
+        child.settleStart(
+          inc,
+          this.state !== "open" && Cause.hasInterruptsOnly(cause)
+            ? Effect.fail(new SupervisorStopped({ reason: this.stopReason }))
+            : Effect.failCause(cause)
+        )
         return
       }
       // a restart attempt failed: stay "restarting" under the old pid and retry
@@ -337,7 +337,13 @@ class SupervisorImpl implements child.Host {
       this.scheduleRestart(slot)
       return
     }
-    if (inc.stopping || this.state !== "open" || slot.inc !== inc) return
+    if (slot.inc !== inc) return
+    if (inc.stopping || this.state !== "open") {
+      // stopped by its owner, not a crash; a caller interrupted right after start
+      // succeeded leaves its slot here, so drop it (no-op if already removed)
+      if (this.state === "open") this.removeSlot(slot)
+      return
+    }
     const kind = child.exitKind(exit)
     if (kind === "abnormal") {
       this.m.crashes.modifyUnsafe(1, this.context)
@@ -706,7 +712,7 @@ export const startChild: {
  * Fails with `ChildNotFound` when the child is not supervised here: never was,
  * already stopped, or restarted since (a restart is a new incarnation with a
  * new pid). A child that is waiting to be restarted can be terminated through
- * its last incarnation, as in Elixir.
+ * its last incarnation or its `whichChildren` entry, as in Elixir.
  *
  * **Gotchas**
  *
@@ -733,16 +739,25 @@ export const startChild: {
  * @since 0.1.0
  */
 export const terminateChild: {
-  (child: Child<unknown>): <X>(self: DynamicSupervisor<X>) => Effect.Effect<void, ChildNotFound | SupervisorStopped>
-  <X>(self: DynamicSupervisor<X>, child: Child<unknown>): Effect.Effect<void, ChildNotFound | SupervisorStopped>
+  (
+    child: Child<unknown> | ChildInfo
+  ): <X>(self: DynamicSupervisor<X>) => Effect.Effect<void, ChildNotFound | SupervisorStopped>
+  <X>(
+    self: DynamicSupervisor<X>,
+    child: Child<unknown> | ChildInfo
+  ): Effect.Effect<void, ChildNotFound | SupervisorStopped>
 } = dual(
   2,
-  <X>(self: DynamicSupervisor<X>, target: Child<unknown>): Effect.Effect<void, ChildNotFound | SupervisorStopped> =>
+  <X>(
+    self: DynamicSupervisor<X>,
+    target: Child<unknown> | ChildInfo
+  ): Effect.Effect<void, ChildNotFound | SupervisorStopped> =>
     Effect.suspend((): Effect.Effect<void, ChildNotFound | SupervisorStopped> => {
       const sup = impl(self)
       if (sup.state !== "open") return Effect.fail(new SupervisorStopped({ reason: sup.stopReason }))
+      // pids are never reused, so the pid alone names the incarnation
       const slot = sup.children.get(target.pid)
-      if (slot === undefined || slot.inc !== (target as unknown)) {
+      if (slot === undefined) {
         return Effect.fail(new ChildNotFound({ child: target.pid }))
       }
       sup.removeSlot(slot)

@@ -44,8 +44,10 @@ export class Incarnation<A = any> {
   started = false
   /** its owner asked it to stop: its exit is not a crash */
   stopping = false
-  /** how start ended for a waiting caller */
+  /** resumes a caller waiting in `awaitStart` */
   waiter: ((effect: Effect.Effect<void, unknown>) => void) | undefined = undefined
+  /** how start ended, kept for a caller that was not waiting yet */
+  startResult: Effect.Effect<void, unknown> | undefined = undefined
   /** host-specific bookkeeping */
   record: any = undefined
 
@@ -108,29 +110,37 @@ export const begin = (inc: Incarnation, immediate: boolean): void => {
 }
 
 /**
+ * Tells whoever waits in {@link awaitStart} how start ended, or keeps the
+ * answer for a caller that has not started waiting yet (the scheduler may run
+ * the child's whole start between the caller forking it and waiting for it).
+ *
+ * @internal
+ */
+export const settleStart = (inc: Incarnation, result: Effect.Effect<void, unknown>): void => {
+  const waiter = inc.waiter
+  inc.waiter = undefined
+  if (waiter !== undefined) waiter(result)
+  else inc.startResult = result
+}
+
+/**
  * Waits for `start` of an incarnation spawned for this caller. If the caller
  * is interrupted while `start` runs, the incarnation is stopped and its
  * Scope released before the interruption completes.
  *
  * @internal
  */
-export const awaitStart = (inc: Incarnation): Effect.Effect<void, unknown> => {
-  if (inc.started) return Effect.void
-  const fiber = inc.fiber!
-  const exit = fiber.pollUnsafe()
-  if (exit !== undefined) {
-    // start failed synchronously; the host already consumed `waiter` or never saw it
-    return Exit.isFailure(exit) ? Effect.failCause(exit.cause) : Effect.void
-  }
-  return Effect.callback<void, unknown>((resume) => {
+export const awaitStart = (inc: Incarnation): Effect.Effect<void, unknown> =>
+  inc.startResult ??
+  Effect.callback<void, unknown>((resume) => {
+    if (inc.startResult !== undefined) return resume(inc.startResult)
     inc.waiter = resume
     return Effect.suspend(() => {
       inc.waiter = undefined
       inc.stopping = true
-      return Fiber.interrupt(fiber)
+      return Fiber.interrupt(inc.fiber!)
     })
   })
-}
 
 /** @internal */
 export type StopOutcome = "stopped" | "killed" | "abandoned"

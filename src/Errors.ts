@@ -137,6 +137,71 @@ export class AlreadyStarted<A = unknown> extends Data.TaggedError("AlreadyStarte
   }
 }
 
+/**
+ * A static `Supervisor` already has a child spec under this id, but the child
+ * is not running (it was terminated, exited normally as a transient child, or
+ * is waiting to be restarted). `restartChild` or `deleteChild` it first.
+ * Elixir's `{:error, :already_present}`.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class AlreadyPresent extends Data.TaggedError("AlreadyPresent")<{
+  /** The child id that is taken. */
+  readonly id: string
+}> {
+  override get message(): string {
+    return `a child spec is already present under ${showValue(this.id)}`
+  }
+}
+
+/**
+ * The operation needs the child to be stopped (`restartChild`,
+ * `deleteChild`), but it is running. Elixir's `{:error, :running}`.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class ChildRunning extends Data.TaggedError("ChildRunning")<{
+  readonly id: string
+}> {
+  override get message(): string {
+    return `child ${showValue(this.id)} is running`
+  }
+}
+
+/**
+ * The operation needs the child to be stopped, but the supervisor is
+ * retrying a failed restart of it. `terminateChild` cancels the retries.
+ * Elixir's `{:error, :restarting}`.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class ChildRestarting extends Data.TaggedError("ChildRestarting")<{
+  readonly id: string
+}> {
+  override get message(): string {
+    return `child ${showValue(this.id)} is restarting`
+  }
+}
+
+/**
+ * Starting a child whose start error type is not known statically (a
+ * `restartChild` of a stored spec) failed; `cause` is the start's own cause.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class StartFailed extends Data.TaggedError("StartFailed")<{
+  readonly id: string
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    return `child ${showValue(this.id)} failed to start`
+  }
+}
+
 /** @internal */
 export const showValue = (u: unknown): string => {
   if (typeof u === "string") return JSON.stringify(u)

@@ -17,16 +17,19 @@ export * as Errors from "./Errors.ts"
 export * as Registry from "./Registry/Registry.ts"
 
 /** @since 0.1.0 */
+export * as Supervisor from "./Supervisor/Supervisor.ts"
+
+/** @since 0.1.0 */
 export * as Pool from "./Pool/Pool.ts"
 
 /** @since 0.1.0 */
 export * as RateLimiter from "./RateLimiter/RateLimiter.ts"
 
 /** @since 0.1.0 */
-export * as RateLimitedSupervisor from "./RateLimiter/RateLimitedSupervisor.ts"
-
-/** @since 0.1.0 */
 export * as Task from "./Task/Task.ts"
 
 /** @since 0.1.0 */
 export * as TaskSupervisor from "./Task/TaskSupervisor.ts"
+
+/** @since 0.1.0 */
+export * as RateLimitedSupervisor from "./RateLimiter/RateLimitedSupervisor.ts"

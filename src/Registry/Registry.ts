@@ -1214,7 +1214,8 @@ const viaStart = <K, A, E, R>(
   start: Effect.Effect<A, E, R | Scope.Scope>
 ): Effect.Effect<A, E | ViaError<A>, R | Scope.Scope> => {
   const state = stateOf(registry)
-  const reserve = (owner: Scope.Scope): Effect.Effect<Entry<K, A>, ViaError<A>> => {
+  // reserve the name (synchronously), then run the spec's start, then give the name its handle
+  const attempt = (owner: Scope.Scope): Effect.Effect<A, E | ViaError<A>, R | Scope.Scope> => {
     if (!state.unique) {
       return Effect.fail(invalid("keys", "duplicate", 'a "unique" registry (via names need unique keys)'))
     }
@@ -1228,19 +1229,19 @@ const viaStart = <K, A, E, R>(
           return Effect.fail(new AlreadyStarted({ key, child: current.value }))
         }
         // Another start holds the name: wait until it succeeds or gives the name up, then try again.
-        return Effect.andThen(waitFor(current.value as unknown as internal.Pending), () => reserve(owner))
+        return Effect.andThen(waitFor(current.value as unknown as internal.Pending), () => attempt(owner))
       }
-      case "Registered":
-        return Effect.succeed(r.entry)
+      case "Registered": {
+        const reserved = r.entry
+        return Effect.flatMap(start, (handle) =>
+          internal.fulfill(state, reserved, handle) === undefined && !state.open
+            ? Effect.fail(new RegistryClosed())
+            : Effect.succeed(handle)
+        )
+      }
     }
   }
-  return Effect.flatMap(withOwner(reserve), (reserved) =>
-    Effect.flatMap(start, (handle) =>
-      internal.fulfill(state, reserved, handle) === undefined && !state.open
-        ? Effect.fail(new RegistryClosed())
-        : Effect.succeed(handle)
-    )
-  )
+  return Effect.withFiber((fiber) => attempt(Context.getUnsafe(fiber.context, Scope.Scope)))
 }
 
 const waitFor = (pending: internal.Pending): Effect.Effect<void> =>

@@ -382,7 +382,7 @@ const withOwner = <A, E>(f: (owner: Scope.Scope) => Effect.Effect<A, E>): Effect
  *   const registry = yield* Registry.make<readonly [string, number], string>({ keys: "unique" })
  *   yield* Registry.register(registry, ["session", 1], "alice")
  *   const error = yield* Effect.flip(Registry.register(registry, ["session", 1], "bob"))
- *   return error.entry.value
+ *   return error._tag === "AlreadyRegistered" ? error.entry.value : error._tag
  * }).pipe(Effect.scoped)
  * // => "alice"
  * ```
@@ -1158,7 +1158,7 @@ export const events = <K, V, Kind extends Keys>(self: Registry<K, V, Kind>): Str
  * - Fails with `RegistryClosed` if the registry has closed, and with
  *   `InvalidOptions` for a duplicate registry.
  *
- * **Example** (A named session that survives a crash)
+ * **Example** (Starting a child under a name)
  *
  * ```ts
  * import { Effect } from "effect"

@@ -26,7 +26,6 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -38,6 +37,7 @@ import { InvalidOptions } from "../Errors.ts"
 import * as child from "../Supervisor/internal/child.ts"
 import { TaskExited, TaskKilled, TaskTimeout } from "./internal/errors.ts"
 import { decodeTaskShutdown, decodeTimeout, type TaskImpl, TaskTypeId, waitExit } from "./internal/task.ts"
+import type { Entry } from "./internal/timers.ts"
 
 export {
   /** @since 0.1.0 */
@@ -104,7 +104,7 @@ const await_: {
     if (done !== undefined) return done
     return withMillis("timeout", timeout, (ms) =>
       Effect.flatMap(
-        waitExit(self.fiber, ms),
+        waitExit(impl(self), ms),
         (exit): Effect.Effect<A, E | TaskTimeout> =>
           exit ?? Effect.fail(new TaskTimeout({ pid: self.pid, timeout: ms }))
       )
@@ -164,7 +164,7 @@ const yield_: {
 } = dual(
   (args) => isTask(args[0]),
   <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<Option.Option<Exit.Exit<A, E>>> =>
-    withMillis("timeout", timeout, (ms) => Effect.map(waitExit(self.fiber, ms), Option.fromUndefinedOr))
+    withMillis("timeout", timeout, (ms) => Effect.map(waitExit(impl(self), ms), Option.fromUndefinedOr))
 )
 
 export {
@@ -271,41 +271,34 @@ export const yieldMany = <A, E>(
     if (finished >= limit) return Effect.succeed(collect())
     return withMillis("timeout", options?.timeout, (ms) =>
       Effect.flatMap(
-        Effect.withFiber((caller) =>
-          Effect.callback<boolean>((resume) => {
-            const removes: Array<() => void> = []
-            let timer: Fiber.Fiber<void> | undefined
-            let over = false
-            const end = (timedOut: boolean) => {
-              if (over) return
-              over = true
-              for (const r of removes) r()
-              timer?.interruptUnsafe()
-              resume(Effect.succeed(timedOut))
-            }
-            list.forEach((task, i) => {
-              if (results[i] !== undefined) return
-              removes.push(
-                task.fiber.addObserver((exit) => {
-                  results[i] = exit
-                  if (++finished >= limit) end(false)
-                })
-              )
-            })
-            if (ms !== Infinity) {
-              const t = Effect.runForkWith(caller.context)(caller.getRef(Clock.Clock).sleep(Duration.millis(ms)))
-              timer = t
-              t.addObserver((exit) => {
-                if (exit._tag === "Success") end(true)
+        Effect.callback<boolean>((resume) => {
+          // tasks of any supervisor: the first one's timer serves the batch
+          const timers = impl(list[0]!).supervisor.timers
+          const removes: Array<() => void> = []
+          let timer: Entry | undefined
+          let over = false
+          const stop = () => {
+            over = true
+            for (const r of removes) r()
+            if (timer !== undefined) timers.cancel(timer)
+          }
+          const end = (timedOut: boolean) => {
+            if (over) return
+            stop()
+            resume(Effect.succeed(timedOut))
+          }
+          list.forEach((task, i) => {
+            if (results[i] !== undefined) return
+            removes.push(
+              task.fiber.addObserver((exit) => {
+                results[i] = exit
+                if (++finished >= limit) end(false)
               })
-            }
-            return Effect.sync(() => {
-              over = true
-              for (const r of removes) r()
-              timer?.interruptUnsafe()
-            })
+            )
           })
-        ),
+          if (ms !== Infinity && !over) timer = timers.add(ms, () => end(true))
+          return Effect.sync(stop)
+        }),
         (timedOut) => {
           if (!timedOut || onTimeout === "nothing") return Effect.succeed(collect())
           const pending = list.flatMap((task, i) => (results[i] === undefined ? [[task, i] as const] : []))

@@ -52,6 +52,7 @@ import * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
 import { checkLimit, checkNonNegativeInt, checkPositive } from "../Supervisor/internal/options.ts"
 import type { TaskExited, TaskTimeout } from "./internal/errors.ts"
+import { Timers } from "./internal/timers.ts"
 import * as engine from "./internal/stream.ts"
 import {
   decodeTaskShutdown,
@@ -164,7 +165,9 @@ export const make = (options: Options = {}): Effect.Effect<TaskSupervisor, Inval
           DynamicSupervisor.make({ name, maxRestarts: options.maxRestarts, maxSeconds: options.maxSeconds }),
           dsScope
         )
-        const sup = new SupervisorImpl(name, options.maxChildren ?? Infinity, ds, dsScope)
+        const fiber = yield* Effect.fiber
+        const timers = new Timers(fiber.getRef(Clock.Clock), fiber.context)
+        const sup = new SupervisorImpl(name, options.maxChildren ?? Infinity, ds, dsScope, timers)
         // when the DynamicSupervisor gives up (restart intensity), the tasks stop with it
         yield* Effect.forkDetach(
           Effect.catch(DynamicSupervisor.await(ds), (e) => sup.shutdown(e)),

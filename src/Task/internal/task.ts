@@ -11,7 +11,6 @@
  *
  * @internal
  */
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Deferred from "effect/Deferred"
@@ -25,6 +24,7 @@ import type { ShutdownPolicy } from "../../Supervisor/ChildSpec.ts"
 import { decodeShutdown } from "../../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../../Supervisor/DynamicSupervisor.ts"
 import * as child from "../../Supervisor/internal/child.ts"
+import { type Entry, Timers } from "./timers.ts"
 
 /** @internal */
 export const TaskTypeId = "~effect-otp/Task"
@@ -54,7 +54,8 @@ export class SupervisorImpl {
     readonly name: string,
     readonly maxChildren: number,
     readonly supervisor: DynamicSupervisor.DynamicSupervisor<never>,
-    readonly dsScope: Scope.Closeable
+    readonly dsScope: Scope.Closeable,
+    readonly timers: Timers
   ) {}
 
   pipe() {
@@ -90,6 +91,7 @@ export class SupervisorImpl {
         Effect.sync(() => {
           this.members.clear()
           this.state = "stopped"
+          this.timers.close()
           Deferred.doneUnsafe(this.done, Exit.void)
         })
       )
@@ -242,35 +244,34 @@ export const decodeTaskShutdown = (
 }
 
 /**
- * Waits for a fiber's exit for at most `millis` (on Effect's Clock);
- * `undefined` when the time ran out first. Costs no timer when the fiber has
- * already ended.
+ * Waits for a task's exit for at most `millis` (on Effect's Clock);
+ * `undefined` when the time ran out first. Costs no timer when the task has
+ * already ended, and shares its supervisor's timer otherwise.
  *
  * @internal
  */
-export const waitExit = <A, E>(fiber: Fiber.Fiber<A, E>, millis: number): Effect.Effect<Exit.Exit<A, E> | undefined> =>
-  Effect.withFiber((caller) => {
+export const waitExit = <A, E>(task: TaskImpl<A, E>, millis: number): Effect.Effect<Exit.Exit<A, E> | undefined> =>
+  Effect.suspend(() => {
+    const fiber = task.fiber
     const done = fiber.pollUnsafe()
     if (done !== undefined) return Effect.succeed(done)
     if (millis <= 0) return Effect.succeed(undefined)
+    const timers = task.supervisor.timers
     return Effect.callback<Exit.Exit<A, E> | undefined>((resume) => {
-      const timer =
-        millis === Infinity
-          ? undefined
-          : Effect.runForkWith(caller.context)(caller.getRef(Clock.Clock).sleep(Duration.millis(millis)))
+      let timer: Entry | undefined
       const remove = fiber.addObserver((exit) => {
-        timer?.interruptUnsafe()
+        if (timer !== undefined) timers.cancel(timer)
         resume(Effect.succeed(exit))
       })
-      timer?.addObserver((exit) => {
-        if (exit._tag === "Success") {
+      if (millis !== Infinity) {
+        timer = timers.add(millis, () => {
           remove()
           resume(Effect.succeed(undefined))
-        }
-      })
+        })
+      }
       return Effect.sync(() => {
         remove()
-        timer?.interruptUnsafe()
+        if (timer !== undefined) timers.cancel(timer)
       })
     })
   })

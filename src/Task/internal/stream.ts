@@ -170,16 +170,7 @@ export class Run implements Member {
       this.fail(Cause.fail(refused))
       return
     }
-    const rec: Rec = {
-      index: this.nextIndex++,
-      input,
-      pid: child.newPid(),
-      deadline:
-        this.config.timeout === Infinity ? Infinity : this.clock.currentTimeMillisUnsafe() + this.config.timeout,
-      fiber: undefined as any,
-      state: RUNNING
-    }
-    this.running++
+    const index = this.nextIndex++
     this.sup.light++
     let fiber: Fiber.Fiber<unknown, unknown>
     try {
@@ -188,11 +179,23 @@ export class Run implements Member {
       // `f` itself threw while building its effect
       fiber = Effect.runForkWith(this.context)(Effect.die(defect))
     }
-    rec.fiber = fiber
     const exit = fiber.pollUnsafe()
     if (exit !== undefined) {
-      this.taskExited(rec, exit)
+      // ended synchronously: no record, no pid, no deadline, no observer
+      this.sup.light--
+      this.settle(index, input, exit)
       return
+    }
+    this.running++
+    const rec: Rec = {
+      index,
+      input,
+      pid: child.newPid(),
+      // the synchronous prefix has run: under a real clock that is microseconds, under TestClock nothing
+      deadline:
+        this.config.timeout === Infinity ? Infinity : this.clock.currentTimeMillisUnsafe() + this.config.timeout,
+      fiber,
+      state: RUNNING
     }
     fiber.addObserver(this.onExit(rec))
     this.fifo.push(rec)
@@ -206,24 +209,29 @@ export class Run implements Member {
     }
   }
 
+  /** a task's result, as the stream will emit it (or its failure, for linked streams) */
+  settle(index: number, input: unknown, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.config.linked && exit._tag === "Failure") this.fail(exit.cause)
+    else this.store(index, input, exit)
+  }
+
   taskExited(rec: Rec, exit: Exit.Exit<unknown, unknown>): void {
     this.sup.light--
     if (rec.state !== RUNNING) return
     rec.state = DONE
     this.running--
     if (this.closed) return
-    if (this.config.linked && exit._tag === "Failure") this.fail(exit.cause)
-    else this.store(rec, exit)
+    this.settle(rec.index, rec.input, exit)
     this.refill(Infinity)
     this.wake()
   }
 
-  store(rec: Rec, exit: Out): void {
+  store(index: number, input: unknown, exit: Out): void {
     const out =
       this.config.zipInputOnExit && exit._tag === "Failure"
-        ? Exit.fail(new TaskExited({ input: rec.input, cause: exit.cause }))
+        ? Exit.fail(new TaskExited({ input, cause: exit.cause }))
         : exit
-    if (this.config.ordered) this.ring[rec.index % this.cap] = out
+    if (this.config.ordered) this.ring[index % this.cap] = out
     else this.queue.push(out)
   }
 
@@ -246,7 +254,7 @@ export class Run implements Member {
     rec.state = TIMED_OUT
     this.running--
     const error = new TaskTimeout({ pid: rec.pid, timeout: this.config.timeout })
-    if (this.config.killOnTimeout) this.store(rec, Exit.fail(error))
+    if (this.config.killOnTimeout) this.store(rec.index, rec.input, Exit.fail(error))
     else this.fail(Cause.fail(error))
     rec.fiber.interruptUnsafe()
     this.refill(Infinity)

@@ -411,14 +411,9 @@ export const register: {
   ): Effect.Effect<Entry<K, V>, AlreadyRegistered<K, V> | RegistryClosed, Scope.Scope> =>
     withOwner((owner): Effect.Effect<Entry<K, V>, AlreadyRegistered<K, V> | RegistryClosed> => {
       const r = internal.register(stateOf(self), key, value, owner)
-      switch (r._tag) {
-        case "Closed":
-          return Effect.fail(new RegistryClosed())
-        case "Conflict":
-          return Effect.fail(new AlreadyRegistered({ key, entry: r.entry }))
-        case "Registered":
-          return Effect.succeed(r.entry)
-      }
+      if (r === internal.CLOSED) return Effect.fail(new RegistryClosed())
+      if (r instanceof internal.Conflict) return Effect.fail(new AlreadyRegistered({ key, entry: r.entry }))
+      return Effect.succeed(r)
     })
 )
 
@@ -1220,26 +1215,20 @@ const viaStart = <K, A, E, R>(
       return Effect.fail(invalid("keys", "duplicate", 'a "unique" registry (via names need unique keys)'))
     }
     const r = internal.register(state, key, new internal.Pending() as unknown as A, owner)
-    switch (r._tag) {
-      case "Closed":
-        return Effect.fail(new RegistryClosed())
-      case "Conflict": {
-        const current = r.entry
-        if (!internal.isPending(current)) {
-          return Effect.fail(new AlreadyStarted({ key, child: current.value }))
-        }
-        // Another start holds the name: wait until it succeeds or gives the name up, then try again.
-        return Effect.andThen(waitFor(current.value as unknown as internal.Pending), () => attempt(owner))
+    if (r === internal.CLOSED) return Effect.fail(new RegistryClosed())
+    if (r instanceof internal.Conflict) {
+      const current = r.entry
+      if (!internal.isPending(current)) {
+        return Effect.fail(new AlreadyStarted({ key, child: current.value }))
       }
-      case "Registered": {
-        const reserved = r.entry
-        return Effect.flatMap(start, (handle) =>
-          internal.fulfill(state, reserved, handle) === undefined && !state.open
-            ? Effect.fail(new RegistryClosed())
-            : Effect.succeed(handle)
-        )
-      }
+      // Another start holds the name: wait until it succeeds or gives the name up, then try again.
+      return Effect.andThen(waitFor(current.value as unknown as internal.Pending), () => attempt(owner))
     }
+    return Effect.flatMap(start, (handle) =>
+      internal.fulfill(state, r, handle) === undefined && !state.open
+        ? Effect.fail(new RegistryClosed())
+        : Effect.succeed(handle)
+    )
   }
   return Effect.withFiber((fiber) => attempt(Context.getUnsafe(fiber.context, Scope.Scope)))
 }

@@ -68,12 +68,44 @@ interface DuplicateSlot<K, V> {
 /** A unique key's slot is the one-element array `lookup` returns, so a lookup allocates nothing. */
 type UniqueSlot<K, V> = readonly [Entry<K, V>]
 
-/** @internal */
+/**
+ * An owner's bookkeeping. Its entries are kept inline while there is one (a
+ * child holding its name, the common case) and in a Set from the second on.
+ *
+ * @internal
+ */
 export interface OwnerRecord<K, V> {
   readonly owner: Scope.Scope
   readonly link: Scope.Closeable
-  readonly entries: Set<Entry<K, V>>
+  one: Entry<K, V> | undefined
+  many: Set<Entry<K, V>> | undefined
   detached: boolean
+}
+
+const recordAdd = <K, V>(record: OwnerRecord<K, V>, entry: Entry<K, V>): void => {
+  if (record.many !== undefined) record.many.add(entry)
+  else if (record.one === undefined) record.one = entry
+  else {
+    record.many = new Set([record.one, entry])
+    record.one = undefined
+  }
+}
+
+const recordDelete = <K, V>(record: OwnerRecord<K, V>, entry: Entry<K, V>): void => {
+  if (record.many !== undefined) record.many.delete(entry)
+  else if (record.one === entry) record.one = undefined
+}
+
+const recordSize = <K, V>(record: OwnerRecord<K, V>): number =>
+  record.many !== undefined ? record.many.size : record.one !== undefined ? 1 : 0
+
+/** The owner's entries, in registration order (a copy: callers may remove while iterating). */
+const recordList = <K, V>(record: OwnerRecord<K, V>): ReadonlyArray<Entry<K, V>> =>
+  record.many !== undefined ? Array.from(record.many) : record.one !== undefined ? [record.one] : EMPTY
+
+const recordClear = <K, V>(record: OwnerRecord<K, V>): void => {
+  record.one = undefined
+  record.many = undefined
 }
 
 /** @internal */
@@ -162,15 +194,19 @@ const ownerExited = <K, V>(state: State<K, V>, record: OwnerRecord<K, V>): void 
   if (record.detached) return
   record.detached = true
   if (state.owners.get(record.owner) === record) state.owners.delete(record.owner)
-  for (const entry of record.entries) dropEntry(state, entry, "exit")
-  record.entries.clear()
+  if (record.many === undefined) {
+    if (record.one !== undefined) dropEntry(state, record.one, "exit")
+  } else for (const entry of record.many) dropEntry(state, entry, "exit")
+  recordClear(record)
 }
 
-/** @internal */
-export type RegisterResult<K, V> =
-  | { readonly _tag: "Registered"; readonly entry: Entry<K, V> }
-  | { readonly _tag: "Conflict"; readonly entry: Entry<K, V> }
-  | { readonly _tag: "Closed" }
+/** `register`'s answer when the registry has closed. @internal */
+export const CLOSED: unique symbol = Symbol.for("effect-otp/Registry/Closed")
+
+/** `register`'s answer when a live owner holds the unique key. @internal */
+export class Conflict<K, V> {
+  constructor(readonly entry: Entry<K, V>) {}
+}
 
 /**
  * Forks the owner's link and installs the cleanup finalizer in it, in the same
@@ -180,7 +216,7 @@ export type RegisterResult<K, V> =
  */
 const makeRecord = <K, V>(state: State<K, V>, owner: Scope.Scope): OwnerRecord<K, V> => {
   const link = Scope.forkUnsafe(owner)
-  const record: OwnerRecord<K, V> = { owner, link, entries: new Set(), detached: false }
+  const record: OwnerRecord<K, V> = { owner, link, one: undefined, many: undefined, detached: false }
   const finalizer = (_: Exit.Exit<unknown, unknown>) => Effect.sync(() => ownerExited(state, record))
   link.state = { _tag: "Open", finalizerKey: record, finalizer, finalizers: undefined }
   return record
@@ -191,18 +227,23 @@ const makeRecord = <K, V>(state: State<K, V>, owner: Scope.Scope): OwnerRecord<K
  *
  * @internal
  */
-export const register = <K, V>(state: State<K, V>, key: K, value: V, owner: Scope.Scope): RegisterResult<K, V> => {
-  if (!state.open) return { _tag: "Closed" }
+export const register = <K, V>(
+  state: State<K, V>,
+  key: K,
+  value: V,
+  owner: Scope.Scope
+): Entry<K, V> | Conflict<K, V> | typeof CLOSED => {
+  if (!state.open) return CLOSED
   const entry: Entry<K, V> = { key, value, owner }
   if (isClosed(owner)) {
     // The owner has already ended: the entry would be removed at once. Nothing is stored, nothing announced.
-    return { _tag: "Registered", entry }
+    return entry
   }
   const slot = KeyMap.get(state.table, key)
   if (state.unique) {
     if (slot !== undefined) {
       const current = (slot as UniqueSlot<K, V>)[0]
-      if (!isClosed(current.owner)) return { _tag: "Conflict", entry: current }
+      if (!isClosed(current.owner)) return new Conflict(current)
       // The holder's Scope has closed but its finalizer has not run yet (reliability C.4 #49).
       removeStale(state, current)
     }
@@ -222,17 +263,17 @@ export const register = <K, V>(state: State<K, V>, key: K, value: V, owner: Scop
     record = makeRecord(state, owner)
     state.owners.set(owner, record)
   }
-  record.entries.add(entry)
+  recordAdd(record, entry)
   if (!pending && state.listeners.size > 0) publish(state, { _tag: "Registered", key, value, owner })
-  return { _tag: "Registered", entry }
+  return entry
 }
 
 const removeStale = <K, V>(state: State<K, V>, entry: Entry<K, V>): void => {
   dropEntry(state, entry, "exit")
   const record = state.owners.get(entry.owner)
   if (record !== undefined) {
-    record.entries.delete(entry)
-    if (record.entries.size === 0) detach(state, record)
+    recordDelete(record, entry)
+    if (recordSize(record) === 0) detach(state, record)
   }
 }
 
@@ -252,9 +293,9 @@ export const unregister = <K, V>(
     if (entry.owner !== owner) continue
     if (predicate !== undefined && !predicate(entry.value)) continue
     dropEntry(state, entry, "unregister")
-    record.entries.delete(entry)
+    recordDelete(record, entry)
   }
-  if (record.entries.size === 0) detach(state, record)
+  if (recordSize(record) === 0) detach(state, record)
 }
 
 /** @internal */
@@ -271,8 +312,8 @@ export const updateValue = <K, V>(
   const next: Entry<K, V> = { key: old.key, value: f(old.value), owner }
   KeyMap.set(state.table, key, [next])
   const record = state.owners.get(owner)!
-  record.entries.delete(old)
-  record.entries.add(next)
+  recordDelete(record, old)
+  recordAdd(record, next)
   return [next.value, old.value]
 }
 
@@ -313,7 +354,7 @@ export const forEachLive = <K, V>(state: State<K, V>, f: (entry: Entry<K, V>) =>
 export const ownerEntries = <K, V>(state: State<K, V>, owner: Scope.Scope): ReadonlyArray<Entry<K, V>> => {
   const record = state.owners.get(owner)
   if (record === undefined || isClosed(owner)) return EMPTY
-  return Array.from(record.entries).filter((e) => !isPending(e))
+  return recordList(record).filter((e) => !isPending(e))
 }
 
 /**
@@ -341,8 +382,8 @@ export const close = <K, V>(state: State<K, V>): void => {
   if (!state.open) return
   state.open = false
   for (const record of Array.from(state.owners.values())) {
-    for (const entry of record.entries) dropEntry(state, entry, "shutdown")
-    record.entries.clear()
+    for (const entry of recordList(record)) dropEntry(state, entry, "shutdown")
+    recordClear(record)
     detach(state, record)
   }
   KeyMap.clear(state.table)

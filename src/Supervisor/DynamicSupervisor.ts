@@ -221,6 +221,7 @@ class SupervisorImpl implements child.Host {
   readonly window: RestartWindow = makeWindow()
   readonly done = Deferred.makeUnsafe<void, RestartIntensityExceeded>()
   stopped: Effect.Effect<void> | undefined = undefined
+  gaugeDirty = false
   active = 0
   workers = 0
   supervisors = 0
@@ -260,17 +261,31 @@ class SupervisorImpl implements child.Host {
     this.active++
     if (slot.inc.spec.type === "supervisor") this.supervisors++
     else this.workers++
-    this.m.active.modifyUnsafe(1, this.context)
+    this.touchGauge()
   }
 
   removeSlot(slot: Slot): void {
     if (!this.children.delete(slot.inc.pid)) return
     if (!slot.restarting) {
       this.active--
-      this.m.active.modifyUnsafe(-1, this.context)
+      this.touchGauge()
     }
     if (slot.inc.spec.type === "supervisor") this.supervisors--
     else this.workers--
+  }
+
+  /**
+   * The active-children gauge is set once per tick rather than on every
+   * start and exit: updating a metric costs about as much as a whole
+   * startChild (bench/dynamic-supervisor.bench.ts).
+   */
+  touchGauge(): void {
+    if (this.gaugeDirty) return
+    this.gaugeDirty = true
+    queueMicrotask(() => {
+      this.gaugeDirty = false
+      this.m.active.updateUnsafe(this.active, this.context)
+    })
   }
 
   run(effect: Effect.Effect<unknown, unknown>): Fiber.Fiber<unknown, unknown> {
@@ -308,7 +323,7 @@ class SupervisorImpl implements child.Host {
     slot.upSince = this.clock.currentTimeMillisUnsafe()
     this.children.set(inc.pid, slot)
     this.active++
-    this.m.active.modifyUnsafe(1, this.context)
+    this.touchGauge()
     this.m.restarts.modifyUnsafe(1, this.context)
   }
 
@@ -364,7 +379,7 @@ class SupervisorImpl implements child.Host {
     if (!slot.restarting) {
       slot.restarting = true
       this.active--
-      this.m.active.modifyUnsafe(-1, this.context)
+      this.touchGauge()
     }
     if (this.backoff === undefined) {
       this.spawnNext(slot)
@@ -395,7 +410,16 @@ class SupervisorImpl implements child.Host {
     const inc = child.create(this, slot.inc.spec, slot.inc.context)
     inc.record = slot
     slot.next = inc
-    child.begin(inc, false)
+    // Restart at once, on this stack, unless this is itself inside a restart
+    // (a child that crashes during its own start): then go through the
+    // scheduler, so a crash loop cannot grow the JavaScript stack.
+    const immediate = restartDepth === 0
+    restartDepth++
+    try {
+      child.begin(inc, immediate)
+    } finally {
+      restartDepth--
+    }
     slot.pending = inc.fiber
   }
 
@@ -453,7 +477,7 @@ class SupervisorImpl implements child.Host {
     const all = Effect.andThen(Effect.all(stops, { concurrency: "unbounded", discard: true }), () => {
       this.children.clear()
       this.starting.clear()
-      this.m.active.modifyUnsafe(-this.active, this.context)
+      this.touchGauge()
       this.active = 0
       this.workers = 0
       this.supervisors = 0
@@ -465,6 +489,8 @@ class SupervisorImpl implements child.Host {
   }
 }
 Object.assign(SupervisorImpl.prototype, Proto)
+
+let restartDepth = 0
 
 const exitCause = (exit: Exit.Exit<unknown, unknown>): Cause.Cause<unknown> =>
   exit._tag === "Failure" ? exit.cause : Cause.empty

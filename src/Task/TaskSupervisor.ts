@@ -39,6 +39,7 @@ import type * as Arr from "effect/Array"
 import * as Channel from "effect/Channel"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
@@ -47,7 +48,13 @@ import type { Pipeable } from "effect/Pipeable"
 import * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { ChildNotFound, InvalidOptions, MaxChildren, SupervisorStopped } from "../Errors.ts"
+import {
+  ChildNotFound,
+  InvalidOptions,
+  MaxChildren,
+  type RestartIntensityExceeded,
+  SupervisorStopped
+} from "../Errors.ts"
 import * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
 import { checkLimit, checkNonNegativeInt, checkPositive } from "../Supervisor/internal/options.ts"
@@ -220,6 +227,57 @@ export const Service =
     const layer = Layer.effect(Base as unknown as Context.Key<Self, TaskSupervisor>)(make({ name: id, ...options }))
     return Object.assign(Base, { layer }) as any
   }
+
+const await_ = (self: TaskSupervisor): Effect.Effect<void, RestartIntensityExceeded> => Deferred.await(impl(self).done)
+
+export {
+  /**
+   * Waits until the supervisor stops: succeeds when its Scope closed, fails
+   * with `RestartIntensityExceeded` when its `startChild` tasks were restarted
+   * too often and it gave up (after stopping every task).
+   *
+   * @category getters
+   * @since 0.1.0
+   */
+  await_ as await
+}
+
+/**
+ * A child spec that runs a task supervisor under another supervisor (Elixir's
+ * `{Task.Supervisor, name: ...}` child): type `"supervisor"`, shutdown
+ * `"infinity"`, permanent unless told; its handle is the `TaskSupervisor`.
+ *
+ * **Example** (A task supervisor under a dynamic supervisor)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DynamicSupervisor, Task, TaskSupervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const root = yield* DynamicSupervisor.make()
+ *   const child = yield* DynamicSupervisor.startChild(root, TaskSupervisor.childSpec({ name: "tasks" }))
+ *   const task = yield* TaskSupervisor.async(child.handle, Effect.succeed("hi"))
+ *   return yield* Task.await(task)
+ * })
+ * // => "hi"
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const childSpec = (
+  options: Options & {
+    readonly id?: string | undefined
+    readonly restart?: ChildSpec.Restart | undefined
+  } = {}
+): ChildSpec.ChildSpec<TaskSupervisor, InvalidOptions> =>
+  ChildSpec.make({
+    id: options.id ?? options.name,
+    start: make(options),
+    run: await_,
+    restart: options.restart ?? "permanent",
+    type: "supervisor"
+  })
 
 /**
  * The options of {@link async} and {@link asyncNolink}.

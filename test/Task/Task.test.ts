@@ -103,6 +103,39 @@ describe("Task.await", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect("timeouts of different lengths each fire at their own deadline (one shared timer)", () =>
+    Effect.gen(function* () {
+      const sup = yield* TaskSupervisor.make()
+      const task = yield* TaskSupervisor.asyncNolink(sup, Effect.never)
+      const long = yield* Effect.forkChild(Effect.flip(Task.await(task, "1 second")))
+      const short = yield* Effect.forkChild(Effect.flip(Task.await(task, "100 millis")))
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual((yield* Fiber.join(short)).timeout, 100)
+      assert.isUndefined(long.pollUnsafe())
+      yield* TestClock.adjust("900 millis")
+      assert.strictEqual((yield* Fiber.join(long)).timeout, 1000)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("an await that was answered leaves no timeout armed", () =>
+    Effect.gen(function* () {
+      const sup = yield* TaskSupervisor.make()
+      const { gate, effect } = yield* gated(1)
+      const task = yield* TaskSupervisor.asyncNolink(sup, effect)
+      const waiting = yield* Effect.forkChild(Task.await(task))
+      yield* Effect.yieldNow
+      yield* Deferred.succeed(gate, undefined)
+      assert.strictEqual(yield* Fiber.join(waiting), 1)
+      // the timeout entry was cancelled: moving past its deadline fires nothing
+      const other = yield* TaskSupervisor.asyncNolink(sup, Effect.never)
+      const second = yield* Effect.forkChild(Effect.flip(Task.await(other, "10 seconds")))
+      yield* TestClock.adjust("5 seconds")
+      assert.isUndefined(second.pollUnsafe())
+      yield* TestClock.adjust("5 seconds")
+      assert.strictEqual((yield* Fiber.join(second))._tag, "TaskTimeout")
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("is pipeable", () =>
     Effect.gen(function* () {
       const sup = yield* TaskSupervisor.make()

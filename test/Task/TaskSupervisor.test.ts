@@ -4,9 +4,9 @@
  * cases marked Y/A (§9.6) and reliability C.5.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Scope } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, Fiber, Logger, Option, Ref, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { Task, TaskSupervisor } from "effect-otp"
+import { DynamicSupervisor, Task, TaskSupervisor } from "effect-otp"
 
 const live = (sup: TaskSupervisor.TaskSupervisor) => Effect.map(TaskSupervisor.countChildren(sup), (c) => c.active)
 
@@ -323,5 +323,51 @@ describe("TaskSupervisor.whichChildren", () => {
         ]
       )
     }).pipe(Effect.scoped)
+  )
+})
+
+describe("TaskSupervisor.childSpec", () => {
+  it.effect("runs a task supervisor as a child of another supervisor (T-TSUP #1)", () =>
+    Effect.gen(function* () {
+      const root = yield* DynamicSupervisor.make()
+      const child = yield* DynamicSupervisor.startChild(root, TaskSupervisor.childSpec({ name: "tasks" }))
+      assert.strictEqual(child.type, "supervisor")
+      const task = yield* TaskSupervisor.async(child.handle, Effect.succeed("hi"))
+      assert.strictEqual(yield* Task.await(task), "hi")
+      const stuck = yield* TaskSupervisor.asyncNolink(child.handle, Effect.never)
+      // terminating the child stops its tasks
+      yield* DynamicSupervisor.terminateChild(root, child)
+      assert.isDefined(stuck.fiber.pollUnsafe())
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("TaskSupervisor.await", () => {
+  it.effect(
+    "fails with RestartIntensityExceeded when restarted tasks exceed the intensity, after stopping every task",
+    () =>
+      Effect.gen(function* () {
+        const sup = yield* TaskSupervisor.make({ maxRestarts: 1 })
+        const bystander = yield* TaskSupervisor.asyncNolink(sup, Effect.never)
+        const waiting = yield* Effect.forkChild(TaskSupervisor.await(sup))
+        yield* TaskSupervisor.startChild(sup, Effect.fail("crash"), { restart: "transient" })
+        const exit = yield* Fiber.await(waiting)
+        assert.isTrue(Exit.isFailure(exit))
+        const error = yield* Effect.flip(Fiber.join(waiting))
+        assert.strictEqual(error._tag, "RestartIntensityExceeded")
+        assert.isDefined(bystander.fiber.pollUnsafe())
+        const refused = yield* Effect.flip(TaskSupervisor.async(sup, Effect.void))
+        assert.strictEqual(refused._tag, "SupervisorStopped")
+      }).pipe(Effect.scoped, Effect.provideService(Logger.CurrentLoggers, new Set()))
+  )
+
+  it.effect("succeeds when its Scope closes", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const sup = yield* Scope.provide(TaskSupervisor.make(), scope)
+      const waiting = yield* Effect.forkChild(TaskSupervisor.await(sup))
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(yield* Fiber.await(waiting), Exit.void)
+    })
   )
 })

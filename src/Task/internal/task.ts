@@ -48,7 +48,8 @@ export class SupervisorImpl {
   /** live light tasks (fibers that have not ended yet) */
   light = 0
   readonly members = new Set<Member>()
-  readonly done = Deferred.makeUnsafe<void>()
+  /** completes when stopped: fails when it gave up */
+  readonly done = Deferred.makeUnsafe<void, RestartIntensityExceeded>()
 
   constructor(
     readonly name: string,
@@ -79,7 +80,7 @@ export class SupervisorImpl {
 
   /** Stops every light task (concurrently, each by its policy) and the DynamicSupervisor. */
   shutdown(reason: "shutdown" | RestartIntensityExceeded): Effect.Effect<void> {
-    if (this.state !== "open") return Deferred.await(this.done)
+    if (this.state !== "open") return Effect.asVoid(Effect.exit(Deferred.await(this.done)))
     this.state = "stopping"
     this.stopReason = reason
     const error = new SupervisorStopped({ reason })
@@ -92,7 +93,7 @@ export class SupervisorImpl {
           this.members.clear()
           this.state = "stopped"
           this.timers.close()
-          Deferred.doneUnsafe(this.done, Exit.void)
+          Deferred.doneUnsafe(this.done, reason === "shutdown" ? Exit.void : Exit.fail(reason))
         })
       )
     )

@@ -174,8 +174,50 @@ export const settle = <A>(w: Waiter<A>, effect: Effect.Effect<Conn<A>, any>): vo
     return
   }
   w.resume = undefined
-  resume(effect)
+  // Resuming runs the waiter's fiber synchronously, at once: deferring every
+  // hand-off to the scheduler makes callers convoy behind each other (measured:
+  // 100 callers on 10 connections fell from 1.5M to 0.4M ops/s). Callers settle
+  // waiters only after their own bookkeeping, so re-entering the pool is safe.
+  // A chain of hand-offs (each resumed waiter returning its connection to the
+  // next) nests up to `maxDepth`; deeper ones are trampolined by the outermost
+  // call, so the stack stays bounded, and past `maxBatch` trampolined hand-offs
+  // the rest go through the scheduler, so a chain cannot starve other fibers.
+  if (depth === 0) {
+    depth = 1
+    batch = 0
+    try {
+      resume(effect)
+      for (let i = 0; i < pending.length; i += 2) {
+        batch++
+        ;(pending[i] as (e: Effect.Effect<unknown, unknown>) => void)(pending[i + 1] as Effect.Effect<unknown, unknown>)
+      }
+    } finally {
+      pending.length = 0
+      depth = 0
+    }
+    return
+  }
+  if (depth < maxDepth) {
+    depth++
+    try {
+      resume(effect)
+    } finally {
+      depth--
+    }
+    return
+  }
+  if (batch < maxBatch) {
+    pending.push(resume, effect)
+    return
+  }
+  resume(Effect.andThen(Effect.yieldNow, effect))
 }
+
+let depth = 0
+let batch = 0
+const maxDepth = 128
+const maxBatch = 4096
+const pending: Array<unknown> = []
 
 // ---- the pool ------------------------------------------------------------------
 
@@ -317,12 +359,14 @@ export class PoolImpl<A, E> {
       conn.fresh = false
       return conn
     }
-    const room = this.headroom() - this.uncovered()
+    // a connect in flight that no earlier waiter will take serves this caller
+    const covered = this.waiting < this.creating
+    const room = covered ? 0 : this.headroom() - this.uncovered()
     if (room > 0 && this.now() < this.backoffUntil && this.lastFailure !== undefined) {
       // it would get a new connection, but the database is failing: say so at once
       return this.lastFailure
     }
-    if (room <= 0 && this.waiting - this.exempt >= this.config.maxWaiting) {
+    if (!covered && room <= 0 && this.waiting - this.exempt >= this.config.maxWaiting) {
       return new PoolFull({ pool: this.config.name, maxWaiting: this.config.maxWaiting })
     }
     const waiter: Waiter<A> = {
@@ -335,10 +379,11 @@ export class PoolImpl<A, E> {
     }
     this.queue.push(waiter)
     this.waiting++
-    if (room > 0) {
+    if (covered || room > 0) {
+      // a connection is being made for it: the checkout timeout does not apply (#84)
       waiter.exempt = true
       this.exempt++
-      this.spawn()
+      if (!covered) this.spawn()
     } else if (this.wakeSweeper !== undefined) {
       const wake = this.wakeSweeper
       this.wakeSweeper = undefined
@@ -572,19 +617,24 @@ export class PoolImpl<A, E> {
     this.lastFailure = cause
     // the waiters the pool would have created a connection for get the failure instead (#68)
     let fail = Math.min(this.headroom(), this.uncovered())
+    const failed: Array<Waiter<A>> = []
     while (fail > 0) {
       const w = this.dequeue()
       if (w === undefined) break
       fail--
       w.state = "cancelled"
-      settle(w, Effect.failCause(cause))
+      failed.push(w)
     }
     if (wasBackingOff) {
       // concurrent failures of one outage count once
+      for (const w of failed) settle(w, Effect.failCause(cause))
       return Effect.void
     }
     this.failures++
     const attempt = this.failures
+    // backing off from now on; the schedule decides until when
+    this.backoffUntil = Infinity
+    for (const w of failed) settle(w, Effect.failCause(cause))
     return Effect.gen({ self: this }, function* () {
       let millis: number
       const schedule = this.config.connectBackoff
@@ -679,20 +729,28 @@ export class PoolImpl<A, E> {
     const timeout = this.config.checkoutTimeoutMillis
     const now = this.now()
     const q = this.queue
+    const expired: Array<Waiter<A>> = []
+    let next = -1
     for (let i = this.head; i < q.length; i++) {
       const w = q[i]!
       if (w.state !== "waiting" || w.exempt) continue
       const due = w.enqueuedAt + timeout
-      if (due > now) return due - now
+      if (due > now) {
+        next = due - now
+        break
+      }
       w.state = "cancelled"
       this.waiting--
       this.timeouts++
       this.m.timeouts.modifyUnsafe(1, this.context)
-      this.touch()
-      settle(w, Effect.fail(new PoolTimeout({ pool: this.config.name, waitedMillis: now - w.enqueuedAt })))
+      expired.push(w)
     }
     this.resetQueue()
-    return -1
+    this.touch()
+    for (const w of expired) {
+      settle(w, Effect.fail(new PoolTimeout({ pool: this.config.name, waitedMillis: now - w.enqueuedAt })))
+    }
+    return next
   }
 
   /** Closes idle connections above `min` whose idle timeout passed; returns ms to the next deadline, or -1. */
@@ -793,11 +851,13 @@ export class PoolImpl<A, E> {
       if (this.state !== "open") return Effect.void
       this.state = "closing"
       const closed = new PoolClosed({ pool: this.config.name })
+      const waiters: Array<Waiter<A>> = []
       for (let w = this.dequeue(); w !== undefined; w = this.dequeue()) {
         w.state = "cancelled"
-        settle(w, Effect.fail(closed))
+        waiters.push(w)
       }
       for (const conn of this.idle.splice(0, this.idle.length)) this.destroy(conn)
+      for (const w of waiters) settle(w, Effect.fail(closed))
       const drained = Effect.callback<void>((resume) => {
         this.onDrained = () => resume(Effect.void)
         this.checkDrained()

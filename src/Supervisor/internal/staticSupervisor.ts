@@ -72,14 +72,6 @@ const metrics = {
 const exitCause = (exit: Exit.Exit<unknown, unknown>): Cause.Cause<unknown> =>
   exit._tag === "Failure" ? exit.cause : Cause.empty
 
-/** Resumes the caller waiting in `awaitStart`, or keeps the result for one that is not waiting yet. */
-const settleStart = (inc: child.Incarnation, result: Effect.Effect<void, unknown>): void => {
-  const waiter = inc.waiter
-  inc.waiter = undefined
-  if (waiter !== undefined) waiter(result)
-  else (inc as { startResult?: Effect.Effect<void, unknown> }).startResult = result
-}
-
 /** @internal */
 export class StaticSupervisor implements child.Host {
   state: "open" | "stopping" | "stopped" = "open"
@@ -121,13 +113,13 @@ export class StaticSupervisor implements child.Host {
 
   childStarted(inc: child.Incarnation): void {
     this.m.active.modifyUnsafe(1, this.context)
-    settleStart(inc, Effect.void)
+    child.settleStart(inc, Effect.void)
   }
 
   childExited(inc: child.Incarnation, exit: Exit.Exit<unknown, unknown>): void {
     if (!inc.started) {
       this.m.startFailures.modifyUnsafe(1, this.context)
-      settleStart(inc, Effect.failCause(exitCause(exit)))
+      child.settleStart(inc, Effect.failCause(exitCause(exit)))
       return
     }
     this.m.active.modifyUnsafe(-1, this.context)

@@ -348,7 +348,7 @@ class SupervisorImpl implements child.Host {
       slot.next = undefined
       slot.pending = undefined
       if (inc.stopping || this.state !== "open" || !this.children.has(slot.inc.pid)) return
-      this.log(Effect.logError(`child ${showValue(inc.spec.id ?? slot.inc.pid)} failed to restart`, exitCause(exit)))
+      this.log(Effect.logError(`${describe(slot.inc)} failed to restart`, exitCause(exit)))
       this.scheduleRestart(slot)
       return
     }
@@ -362,7 +362,7 @@ class SupervisorImpl implements child.Host {
     const kind = child.exitKind(exit)
     if (kind === "abnormal") {
       this.m.crashes.modifyUnsafe(1, this.context)
-      this.log(Effect.logError(`child ${showValue(inc.spec.id ?? inc.pid)} (pid ${inc.pid}) crashed`, exitCause(exit)))
+      this.log(Effect.logError(`${describe(inc)} crashed`, exitCause(exit)))
     }
     if (child.shouldRestart(inc.spec.restart, kind)) this.scheduleRestart(slot)
     else this.removeSlot(slot)
@@ -456,7 +456,7 @@ class SupervisorImpl implements child.Host {
       const policy = inc.spec.shutdown
       return Effect.annotateLogs(
         Effect.logWarning(
-          `child ${showValue(inc.spec.id ?? inc.pid)} (pid ${inc.pid}) did not stop within ${
+          `${describe(inc)} did not stop within ${
             policy._tag === "Timeout" ? policy.millis : 0
           } ms: abandoned (its finalizers may still be running)`
         ),
@@ -491,6 +491,9 @@ class SupervisorImpl implements child.Host {
 Object.assign(SupervisorImpl.prototype, Proto)
 
 let restartDepth = 0
+
+const describe = (inc: child.Incarnation): string =>
+  inc.spec.id === undefined ? `child (pid ${inc.pid})` : `child ${showValue(inc.spec.id)} (pid ${inc.pid})`
 
 const exitCause = (exit: Exit.Exit<unknown, unknown>): Cause.Cause<unknown> =>
   exit._tag === "Failure" ? exit.cause : Cause.empty
@@ -621,8 +624,10 @@ export const layer = <I, X = never>(
  * }) {}
  *
  * const startWorker = (arg: string) =>
- *   Effect.flatMap(WorkerSupervisor.asEffect(), (sup) =>
- *     DynamicSupervisor.startChild(sup, ChildSpec.make({ start: Effect.succeed(arg) })))
+ *   Effect.gen(function*() {
+ *     const sup = yield* WorkerSupervisor
+ *     return yield* DynamicSupervisor.startChild(sup, ChildSpec.make({ start: Effect.succeed(arg) }))
+ *   })
  *
  * const program = startWorker("job-1").pipe(Effect.provide(WorkerSupervisor.layer))
  * ```

@@ -4,7 +4,8 @@
  * restarts" rule of otp-semantics §5.6).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Option, Schedule, Scope, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import { ChildSpec, DynamicSupervisor, Registry } from "effect-otp"
 import { type Control, controllable, eventually, makeEventLog, settle } from "../utils/lifecycle.ts"
 
@@ -137,10 +138,11 @@ for (const shape of keyShapes) {
     it.effect("a restart whose name was taken meanwhile fails to start and is retried by the supervisor", () =>
       Effect.gen(function* () {
         const names = yield* Registry.make<Key, Control>({ keys: "unique" })
-        const sup = yield* DynamicSupervisor.make({ maxRestarts: 10_000 })
+        // restarts wait 1 s (the supervisor otherwise restarts at once, on the crash's own stack)
+        const sup = yield* DynamicSupervisor.make({ maxRestarts: 10_000, restartBackoff: Schedule.spaced("1 second") })
         const log = makeEventLog()
         const child = yield* DynamicSupervisor.startChild(sup, Registry.via(names, k("j"), controllable(log, "j")))
-        // someone else grabs the name the moment the child's incarnation ends
+        // someone else grabs the name while the child waits to be restarted
         const squatter = yield* Scope.make()
         const events = yield* Registry.listen(names)
         yield* Deferred.fail(child.handle.exit, "boom")
@@ -148,12 +150,14 @@ for (const shape of keyShapes) {
         assert.strictEqual(first[0]!._tag, "Unregistered")
         const fake = { n: -1, exit: yield* Deferred.make<void, string>() }
         yield* Scope.provide(Registry.register(names, k("j"), fake), squatter)
+        yield* TestClock.adjust("1 second") // the restart attempt finds the name taken
         yield* settle
         assert.strictEqual(Registry.whereisUnsafe(names, k("j")), fake)
         const which = yield* DynamicSupervisor.whichChildren(sup)
         assert.strictEqual(which[0]!.child, "restarting")
-        // once the squatter leaves, a restart attempt takes the name back
+        // once the squatter leaves, the next restart attempt takes the name back
         yield* Scope.close(squatter, Exit.void)
+        yield* TestClock.adjust("1 second")
         yield* eventually(() => (Registry.whereisUnsafe(names, k("j"))?.n ?? 0) > 1, "the child got its name back")
         assert.strictEqual((yield* DynamicSupervisor.countChildren(sup)).active, 1)
       }).pipe(Effect.scoped)

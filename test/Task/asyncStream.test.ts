@@ -5,7 +5,7 @@
  * reorder buffer, and a property against Effect.forEach.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Ref, Scope, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Ref, Scheduler, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import { TaskSupervisor } from "effect-otp"
@@ -36,6 +36,21 @@ const collect = <A, E>(stream: Stream.Stream<A, E>, time: number = 10_000) =>
   Effect.gen(function* () {
     const fiber = yield* Effect.forkChild(Stream.runCollect(stream))
     yield* TestClock.adjust(time)
+    return yield* Fiber.await(fiber)
+  })
+
+/**
+ * As `collect`, but advances the clock 1 ms at a time, letting the stream's
+ * fibers run in between: under a scheduler that yields every few operations a
+ * single `adjust` may pass before a task has even started its sleep.
+ */
+const collectPatiently = <A, E>(stream: Stream.Stream<A, E>, limit: number = 5_000) =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.forkChild(Stream.runCollect(stream))
+    for (let t = 0; t < limit && fiber.pollUnsafe() === undefined; t++) {
+      yield* Effect.yieldNow
+      yield* TestClock.adjust(1)
+    }
     return yield* Fiber.await(fiber)
   })
 
@@ -448,6 +463,63 @@ describe("TaskSupervisor.asyncStream property", () => {
               )
           ),
           { numRuns: 150 }
+        )
+      )
+  )
+
+  it.effect(
+    "halting after a random number of items, under random scheduler yields, emits a prefix and leaves nothing running (house-style §4.5)",
+    () =>
+      Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(
+            fc.array(item, { maxLength: 25 }),
+            fc.integer({ min: 1, max: 6 }),
+            fc.integer({ min: 0, max: 25 }),
+            fc.integer({ min: 3, max: 64 }),
+            fc.boolean(),
+            (items, maxConcurrency, take, ops, ordered) =>
+              Effect.runPromise(
+                Effect.gen(function* () {
+                  const sup = yield* TaskSupervisor.make()
+                  const open = yield* Ref.make(0)
+                  const f = (x: { duration: number; fails: boolean }, i: number) =>
+                    Effect.acquireUseRelease(
+                      Ref.update(open, (n) => n + 1),
+                      () =>
+                        Effect.andThen(
+                          Effect.sleep(x.duration),
+                          x.fails ? Effect.fail(`failed ${i}`) : Effect.succeed(i)
+                        ),
+                      () => Ref.update(open, (n) => n - 1)
+                    )
+                  const indexed = items.map((x, i) => [x, i] as const)
+                  const exit = yield* collectPatiently(
+                    Stream.take(
+                      TaskSupervisor.asyncStreamNolink(sup, indexed, ([x, i]) => f(x, i), {
+                        maxConcurrency,
+                        ordered,
+                        maxBuffered: 2
+                      }),
+                      take
+                    )
+                  )
+                  const got = labels(exit)
+                  assert.strictEqual(got.length, Math.min(take, items.length))
+                  if (ordered) {
+                    const expected = indexed.map(([x, i]) => (x.fails ? `exit:failed ${i}` : `ok:${i}`))
+                    assert.deepStrictEqual(got, expected.slice(0, got.length))
+                  }
+                  assert.strictEqual(yield* live(sup), 0)
+                  assert.strictEqual(yield* Ref.get(open), 0)
+                }).pipe(
+                  Effect.scoped,
+                  Effect.provide(TestClock.layer()),
+                  Effect.provideService(Scheduler.MaxOpsBeforeYield, ops)
+                )
+              )
+          ),
+          { numRuns: 150, timeout: 2000 }
         )
       )
   )

@@ -33,7 +33,7 @@ import type * as DynamicSupervisor from "../../Supervisor/DynamicSupervisor.ts"
 import * as child from "../../Supervisor/internal/child.ts"
 import type { SupervisorStopped } from "../../Errors.ts"
 import { TaskExited, TaskTimeout } from "./errors.ts"
-import type { Member, SupervisorImpl } from "./task.ts"
+import { type Member, stopTask, type SupervisorImpl } from "./task.ts"
 
 /** @internal */
 export interface Config {
@@ -389,7 +389,7 @@ export class Run implements Member {
     const stops: Array<Effect.Effect<unknown>> = []
     for (let i = this.fifoHead; i < this.fifo.length; i++) {
       const rec = this.fifo[i]!
-      if (rec.fiber.pollUnsafe() === undefined) stops.push(child.stopFiber(rec.fiber, this.config.shutdown))
+      if (rec.fiber.pollUnsafe() === undefined) stops.push(stopTask(this.sup, rec.pid, rec.fiber, this.config.shutdown))
     }
     this.fifo.length = 0
     this.ring.length = 0

@@ -101,6 +101,29 @@ export class SupervisorImpl {
 }
 Object.defineProperty(SupervisorImpl.prototype, TaskSupervisorTypeId, { value: TaskSupervisorTypeId })
 
+/**
+ * Stops a task by its policy; one that overruns its shutdown is abandoned and
+ * reported once, as the DynamicSupervisor reports its children.
+ *
+ * @internal
+ */
+export const stopTask = (
+  sup: SupervisorImpl,
+  pid: number,
+  fiber: Fiber.Fiber<unknown, unknown>,
+  policy: ShutdownPolicy
+): Effect.Effect<void> =>
+  Effect.flatMap(child.stopFiber(fiber, policy), (outcome) =>
+    outcome === "abandoned"
+      ? Effect.annotateLogs(
+          Effect.logWarning(
+            `task ${pid} did not stop within ${policy._tag === "Timeout" ? policy.millis : 0} ms: abandoned (its finalizers may still be running)`
+          ),
+          { supervisor: sup.name }
+        )
+      : Effect.void
+  )
+
 /** The tasks a caller fiber owns (`async`): stopped when that fiber ends. @internal */
 const owners = new WeakMap<Fiber.Fiber<unknown, unknown>, Set<TaskImpl<unknown, unknown>>>()
 
@@ -165,7 +188,7 @@ export class TaskImpl<A, E> implements Member {
   }
 
   stopAll(): Effect.Effect<void> {
-    return Effect.asVoid(child.stopFiber(this.fiber, this.shutdownPolicy))
+    return stopTask(this.supervisor, this.pid, this.fiber, this.shutdownPolicy)
   }
 
   entries(out: Array<DynamicSupervisor.ChildInfo>): void {

@@ -3,7 +3,7 @@
  * otp-semantics §9.1 (cited as T-DS #n) and reliability scenarios C.2 / C.3.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Ref, Schedule, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Ref, Schedule, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { ChildSpec, DynamicSupervisor } from "effect-otp"
 import {
@@ -835,5 +835,31 @@ describe("countChildren and whichChildren", () => {
         ]
       )
     })
+  )
+})
+
+describe("metrics", () => {
+  it.effect("crashes, restarts, start failures and active children are reported through Effect's Metric", () =>
+    Effect.gen(function* () {
+      const log = makeEventLog()
+      const name = "metrics-test"
+      const sup = yield* DynamicSupervisor.make({ name, maxRestarts: 10 })
+      const attrs = { supervisor: name }
+      const value = (id: string) =>
+        Effect.map(Metric.snapshot, (all) => {
+          const m = all.find((m) => m.id === id && m.attributes?.["supervisor"] === attrs.supervisor)
+          const state = m?.state as { readonly count?: number; readonly value?: number } | undefined
+          return state?.count ?? state?.value
+        })
+      const c = yield* DynamicSupervisor.startChild(sup, controllable(log, "w", { failStart: (n) => n === 2 }))
+      yield* Effect.flip(DynamicSupervisor.startChild(sup, trackedChild(log, "bad", { failStart: () => true })))
+      yield* Deferred.fail(c.handle.exit, "boom")
+      yield* eventually(() => log.events.includes("start:w#3"))
+      yield* settle
+      assert.strictEqual(yield* value("effect_otp_child_crashes_total"), 1)
+      assert.strictEqual(yield* value("effect_otp_child_restarts_total"), 1)
+      assert.strictEqual(yield* value("effect_otp_child_start_failures_total"), 2)
+      assert.strictEqual(yield* value("effect_otp_children_active"), 1)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 })

@@ -121,6 +121,8 @@ export interface ChildInfo {
   readonly id: string | undefined
   readonly child: Child<unknown> | "restarting"
   readonly type: ChildType
+  /** How many times this child has been restarted since `startChild`. */
+  readonly restarts: number
 }
 
 /**
@@ -179,6 +181,8 @@ interface Slot {
   pending: Fiber.Fiber<unknown, unknown> | undefined
   next: child.Incarnation | undefined
   attempt: number
+  /** successful restarts since startChild */
+  restarts: number
   upSince: number
   step: ((now: number, input: number) => Pull.Pull<[unknown, Duration.Duration], unknown, unknown>) | undefined
 }
@@ -320,6 +324,7 @@ class SupervisorImpl implements child.Host {
     slot.next = undefined
     slot.pending = undefined
     slot.restarting = false
+    slot.restarts++
     slot.upSince = this.clock.currentTimeMillisUnsafe()
     this.children.set(inc.pid, slot)
     this.active++
@@ -720,6 +725,7 @@ export const startChild: {
         pending: undefined,
         next: undefined,
         attempt: 0,
+        restarts: 0,
         upSince: 0,
         step: undefined
       }
@@ -842,7 +848,8 @@ export const whichChildren = <X>(
         pid: slot.inc.pid,
         id: slot.inc.spec.id,
         child: slot.restarting ? "restarting" : (slot.inc as Child<unknown>),
-        type: slot.inc.spec.type
+        type: slot.inc.spec.type,
+        restarts: slot.restarts
       })
     }
     return Effect.succeed(out)

@@ -3,7 +3,7 @@
  * otp-semantics §9.1 (cited as T-DS #n) and reliability scenarios C.2 / C.3.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Metric, Ref, Schedule, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Metric, Ref, Schedule, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { ChildSpec, DynamicSupervisor } from "effect-otp"
 import {
@@ -861,5 +861,74 @@ describe("metrics", () => {
       assert.strictEqual(yield* value("effect_otp_child_start_failures_total"), 2)
       assert.strictEqual(yield* value("effect_otp_children_active"), 1)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+})
+
+describe("Service and layer", () => {
+  class Workers extends DynamicSupervisor.Service<Workers>()("test/Workers", { maxChildren: 1 }) {}
+
+  it.effect("a Service class provides a named supervisor as a Layer; releasing the layer stops its children", () =>
+    Effect.gen(function* () {
+      const log = makeEventLog()
+      yield* Effect.gen(function* () {
+        const sup = yield* Workers
+        assert.strictEqual(sup.name, "test/Workers")
+        yield* DynamicSupervisor.startChild(sup, controllable(log, "w"))
+        const e = yield* Effect.flip(DynamicSupervisor.startChild(sup, controllable(log, "x")))
+        assert.strictEqual(tagOf(e), "MaxChildren")
+      }).pipe(Effect.provide(Workers.layer))
+      assert.deepStrictEqual(log.events, ["start:w#1", "stop:w#1"])
+    })
+  )
+
+  it.effect("layer(tag, options) fails to build with InvalidOptions on bad options", () =>
+    Effect.gen(function* () {
+      class Bad extends Context.Service<Bad, DynamicSupervisor.DynamicSupervisor<never>>()("test/Bad") {}
+      const e = yield* Effect.flip(Effect.provide(Effect.void, DynamicSupervisor.layer(Bad, { maxSeconds: 0 })))
+      assert.strictEqual(e._tag, "InvalidOptions")
+      assert.strictEqual(e.field, "maxSeconds")
+    })
+  )
+})
+
+describe("whichChildren restart counts", () => {
+  it.effect("each entry carries how many times that child was restarted", () =>
+    Effect.gen(function* () {
+      const log = makeEventLog()
+      const sup = yield* DynamicSupervisor.make({ maxRestarts: 10 })
+      yield* DynamicSupervisor.startChild(sup, controllable(log, "calm"))
+      const c = yield* DynamicSupervisor.startChild(sup, controllable(log, "flaky"))
+      yield* Deferred.fail(c.handle.exit, "boom")
+      yield* eventually(() => log.events.includes("start:flaky#2"))
+      const h = (yield* DynamicSupervisor.whichChildren(sup)).find((i) => i.id === "flaky")!
+      yield* Deferred.fail((h.child as DynamicSupervisor.Child<Control>).handle.exit, "boom")
+      yield* eventually(() => log.events.includes("start:flaky#3"))
+      const infos = yield* DynamicSupervisor.whichChildren(sup)
+      assert.deepStrictEqual(
+        infos.map((i) => [i.id, i.restarts]),
+        [
+          ["calm", 0],
+          ["flaky", 2]
+        ]
+      )
+    })
+  )
+})
+
+describe("shutdown with failing finalizers", () => {
+  it.effect("a child whose finalizer fails during shutdown does not stop the others from stopping (C.2 #31)", () =>
+    Effect.gen(function* () {
+      const log = makeEventLog()
+      const scope = yield* Scope.make()
+      const sup = yield* Scope.provide(DynamicSupervisor.make(), scope)
+      yield* DynamicSupervisor.startChild(
+        sup,
+        ChildSpec.make({ id: "bad", start: Effect.addFinalizer(() => Effect.die(new Error("finalizer failed"))) })
+      )
+      yield* DynamicSupervisor.startChild(sup, controllable(log, "good"))
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(log.events, ["start:good#1", "stop:good#1"])
+      yield* DynamicSupervisor.await(sup)
+    })
   )
 })

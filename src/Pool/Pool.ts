@@ -94,7 +94,17 @@ import { InvalidOptions } from "../Errors.ts"
 import type * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import { decodeShutdown } from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
-import { type Config, Conn, PoolClosed, PoolFull, PoolImpl, PoolTimeout, TypeId, type Waiter } from "./internal/pool.ts"
+import {
+  type Config,
+  Conn,
+  metrics as poolMetrics,
+  PoolClosed,
+  PoolFull,
+  PoolImpl,
+  PoolTimeout,
+  TypeId,
+  type Waiter
+} from "./internal/pool.ts"
 
 export {
   /** @since 0.1.0 */
@@ -191,6 +201,28 @@ export interface Options<A, E, R> {
   /** How long closing the pool waits for leased connections before closing them by force. @default "30 seconds" */
   readonly drainTimeout?: Duration.Input | undefined
 }
+
+/**
+ * The pool's Effect metrics, each reported with the attribute `pool` set to
+ * the pool's name: gauges `open`, `idle`, `inUse`, `waiting` (refreshed once
+ * per tick, not on every checkout), counters `created`, `destroyed`,
+ * `timeouts`, `connectFailures`, and the histogram `waitTime` of how long
+ * callers that had to wait waited (ms; checkouts served at once are not
+ * recorded).
+ *
+ * **Example** (Reading a pool's wait times)
+ *
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Pool } from "effect-otp"
+ *
+ * const waits = Metric.value(Metric.withAttributes(Pool.metrics.waitTime, { pool: "app/Db" }))
+ * ```
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const metrics = poolMetrics
 
 const defaults = {
   name: "Pool",
@@ -473,8 +505,10 @@ const healthChecked = <A, E>(
       Effect.provideContext(pool.config.healthCheck!(conn.value), pool.context) as Effect.Effect<unknown, unknown>
     ),
     (exit) => {
-      if (Exit.isSuccess(exit)) return Effect.succeed(conn.value)
-      if (Cause.hasInterruptsOnly(exit.cause)) {
+      if (Exit.isSuccess(exit)) {
+        // it may have died (its body ended) while being checked
+        if (conn.state === "leased") return Effect.succeed(conn.value)
+      } else if (Cause.hasInterruptsOnly(exit.cause)) {
         // the caller was interrupted: `release` returns it, not shown to be dead
         return Effect.failCause(exit.cause as Cause.Cause<never>)
       }

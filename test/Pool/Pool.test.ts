@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Metric, Schedule, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { Pool } from "effect-otp"
 import { eventually, settle } from "../utils/lifecycle.ts"
@@ -750,6 +750,34 @@ describe("stats", () => {
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(a)
       assert.deepInclude(stats(pool), { open: 1, idle: 1, inUse: 0, waiting: 0, timeouts: 1 })
+    })
+  )
+
+  it.effect("reports through Effect Metrics: gauges, counters and the wait-time histogram, by pool name", () =>
+    Effect.gen(function* () {
+      const db = makeFakeDb()
+      const attrs = { pool: "metrics-test" }
+      const created = Metric.withAttributes(Pool.metrics.created, attrs)
+      const timeouts = Metric.withAttributes(Pool.metrics.timeouts, attrs)
+      const inUse = Metric.withAttributes(Pool.metrics.inUse, attrs)
+      const waits = Metric.withAttributes(Pool.metrics.waitTime, attrs)
+      const pool = yield* open(db, { name: "metrics-test", max: 1, checkoutTimeout: "1 second" })
+      const holder = yield* borrow(pool)
+      yield* Effect.forkChild(Effect.exit(use(db, pool)))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      const waiter = yield* Effect.forkChild(use(db, pool))
+      yield* settle
+      assert.strictEqual((yield* Metric.value(inUse)).value, 1)
+      yield* holder.release
+      yield* Fiber.join(waiter)
+      yield* settle
+      assert.strictEqual((yield* Metric.value(created)).count, 1)
+      assert.strictEqual((yield* Metric.value(timeouts)).count, 1)
+      assert.strictEqual((yield* Metric.value(inUse)).value, 0)
+      const h = yield* Metric.value(waits)
+      assert.isAtLeast(h.count, 1)
     })
   )
 })

@@ -140,7 +140,8 @@ export interface Config<A, E> {
 
 // ---- metrics -------------------------------------------------------------------
 
-const metrics = {
+/** @internal */
+export const metrics = {
   open: Metric.gauge("effect_otp_pool_open", { description: "connections open (idle, in use or closing)" }),
   idle: Metric.gauge("effect_otp_pool_idle", { description: "idle connections" }),
   inUse: Metric.gauge("effect_otp_pool_in_use", { description: "connections checked out" }),

@@ -468,7 +468,9 @@ const isRunning = (slot: Slot): boolean => slot.inc !== undefined && slot.inc.st
  * - An id that is already running fails with `AlreadyStarted` carrying the
  *   running child; an id whose spec is kept but not running (terminated,
  *   restarting, transient that exited normally) fails with `AlreadyPresent`.
- * - A failing start fails with its own error; nothing is stored.
+ * - A failing start fails with its own error; nothing is stored. If the
+ *   caller is interrupted while the start runs (or while the call waits its
+ *   turn), the child is stopped and released and nothing is stored.
  * - The call waits for any operation the supervisor is busy with (a group
  *   restart, say), as every Supervisor call does in OTP. The child starts
  *   with the services of this call.
@@ -530,7 +532,7 @@ export const startChild: {
               if (exit._tag === "Success") return Effect.succeed(slot.inc as Child<A>)
               sup.remove(slot)
               return Effect.failCause(exit.cause)
-            })
+            }).pipe(Effect.onInterrupt(() => Effect.sync(() => sup.remove(slot))))
           })
         ) as Effect.Effect<Child<A>, E | AlreadyStarted<Child<unknown>> | AlreadyPresent | SupervisorStopped, R>
       }

@@ -4,14 +4,15 @@
  * reliability scenarios C.1 #1–#24.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Ref, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Option, Ref, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { ChildSpec, Supervisor } from "effect-otp"
+import { ChildSpec, Registry, Supervisor } from "effect-otp"
 import {
   type Control,
   controllable,
   eventually,
   finalizerSleep,
+  makeCapturingLogger,
   makeEventLog,
   settle,
   trackedChild
@@ -947,6 +948,173 @@ describe("autoShutdown", () => {
       yield* exitChild(sup, "s3", "abnormal")
       yield* Supervisor.await(sup)
       assert.isUndefined(Supervisor.countChildrenUnsafe(sup))
+    })
+  )
+})
+
+describe("interruption and concurrency", () => {
+  it.effect("a startChild caller interrupted while the start runs leaves nothing behind", () =>
+    Effect.gen(function* () {
+      const live = yield* Ref.make(0)
+      const log = makeEventLog()
+      const sup = yield* Supervisor.make([], { strategy: "oneForOne" })
+      const slow = ChildSpec.make({
+        id: "slow",
+        start: Effect.andThen(
+          Effect.acquireRelease(
+            Ref.update(live, (n) => n + 1),
+            () => Ref.update(live, (n) => n - 1)
+          ),
+          Effect.sleep("1 hour")
+        )
+      })
+      const caller = yield* Supervisor.startChild(sup, slow).pipe(Effect.forkChild)
+      yield* settle
+      assert.strictEqual(yield* Ref.get(live), 1)
+      yield* Fiber.interrupt(caller)
+      assert.strictEqual(yield* Ref.get(live), 0)
+      assert.deepStrictEqual(ids(sup), [])
+      // the supervisor still serves requests
+      yield* Supervisor.startChild(sup, controllable(log, "next"))
+      assert.deepStrictEqual(ids(sup), ["next"])
+    })
+  )
+
+  it.effect(
+    "closing the Scope during a group restart stops everything, nothing leaks, callers get SupervisorStopped",
+    () =>
+      Effect.gen(function* () {
+        const live = yield* Ref.make(0)
+        const log = makeEventLog()
+        const scope = yield* Scope.make()
+        let starts = 0
+        const slowRestart = ChildSpec.make({
+          id: "slow",
+          start: Effect.gen(function* () {
+            yield* Effect.acquireRelease(
+              Ref.update(live, (n) => n + 1),
+              () => Ref.update(live, (n) => n - 1)
+            )
+            if (++starts > 1) yield* Effect.sleep("1 hour")
+          })
+        })
+        const sup = yield* Supervisor.make(
+          [trackedChild(log, "a", { live, run: () => Effect.never }), slowRestart, trackedChild(log, "c", { live })],
+          { strategy: "oneForAll" }
+        ).pipe(Scope.provide(scope))
+        assert.strictEqual(yield* Ref.get(live), 3)
+        // crash a: the group restart stops c, slow, then hangs starting slow again
+        const a = Supervisor.whichChildrenUnsafe(sup)!.at(-1)!.child as Supervisor.Child<number>
+        yield* Fiber.interrupt((a as unknown as { fiber: Fiber.Fiber<unknown, unknown> }).fiber)
+        yield* settle
+        assert.strictEqual(starts, 2)
+        const queued = yield* Supervisor.deleteChild(sup, "c").pipe(Effect.flip, Effect.forkChild)
+        yield* settle
+        yield* Scope.close(scope, Exit.void)
+        assert.strictEqual((yield* Fiber.join(queued))._tag, "SupervisorStopped")
+        assert.strictEqual(yield* Ref.get(live), 0)
+      })
+  )
+
+  it.effect(
+    "a child that masks interruption does not hang terminateChild: abandoned after its shutdown, reported (C.1 #20, D1)",
+    () =>
+      Effect.gen(function* () {
+        const logger = makeCapturingLogger()
+        yield* logger.provide(
+          Effect.gen(function* () {
+            const log = makeEventLog()
+            const sup = yield* Supervisor.make(
+              [
+                ChildSpec.make({
+                  id: "detached",
+                  start: Effect.void,
+                  run: () => Effect.uninterruptible(finalizerSleep("1 hour")),
+                  shutdown: "100 millis"
+                }),
+                controllable(log, "other")
+              ],
+              { strategy: "oneForOne" }
+            )
+            const terminating = yield* Supervisor.terminateChild(sup, "detached").pipe(Effect.forkChild)
+            yield* settle
+            yield* TestClock.adjust("100 millis")
+            yield* Fiber.join(terminating)
+            assert.deepStrictEqual(snapshot(sup), { other: 1, detached: "undefined" })
+            yield* Supervisor.startChild(sup, controllable(log, "more"))
+          })
+        )
+        const warn = logger.lines.find((l) => l.level === "Warn")
+        assert.include(warn?.message, "abandoned")
+      })
+  )
+
+  it.effect("a crash is logged once, with its cause; a normal exit is not logged", () =>
+    Effect.gen(function* () {
+      const logger = makeCapturingLogger()
+      yield* logger.provide(
+        Effect.gen(function* () {
+          const log = makeEventLog()
+          const sup = yield* Supervisor.make([controllable(log, "a")], { strategy: "oneForOne" })
+          yield* exitChild(sup, "a", "normal")
+          yield* eventually(() => snapshot(sup)["a"] === 2)
+          yield* exitChild(sup, "a", "abnormal")
+          yield* eventually(() => snapshot(sup)["a"] === 3)
+          yield* settle
+        })
+      )
+      const errors = logger.lines.filter((l) => l.level === "Error")
+      assert.strictEqual(errors.length, 1)
+      assert.include(errors[0]!.message, '"a"')
+      assert.isTrue(errors[0]!.hasCause)
+    })
+  )
+})
+
+describe("static children of every kind", () => {
+  it.effect("a ChildSpec.task child runs once and is removed when done, as Elixir's {Task, fun} (T-SUP #13)", () =>
+    Effect.gen(function* () {
+      const done = yield* Deferred.make<void>()
+      const sup = yield* Supervisor.make([ChildSpec.task(Deferred.succeed(done, undefined), { id: "job" })], {
+        strategy: "oneForOne"
+      })
+      yield* Deferred.await(done)
+      yield* eventually(() => ids(sup).length === 0)
+    })
+  )
+
+  it.effect("a child named through a Registry is found under its name after a restart (T-SUP #8, A)", () =>
+    Effect.gen(function* () {
+      const log = makeEventLog()
+      const names = yield* Registry.make<string, Control>({ keys: "unique" })
+      const sup = yield* Supervisor.make([Registry.via(names, "worker", controllable(log, "w"))], {
+        strategy: "oneForOne"
+      })
+      const first = (yield* Registry.whereis(names, "worker")).pipe(Option.getOrThrow)
+      yield* Deferred.succeed(first.exit, undefined) // a normal exit of a permanent child
+      yield* eventually(() => snapshot(sup)["w"] === 2)
+      const second = (yield* Registry.whereis(names, "worker")).pipe(Option.getOrThrow)
+      assert.strictEqual(second.n, 2)
+    })
+  )
+
+  it.effect("Supervisor.childSpec: type supervisor, shutdown infinity, permanent, id from options (T-SUP #1, #2)", () =>
+    Effect.gen(function* () {
+      const spec = Supervisor.childSpec([], { id: "inner", strategy: "oneForAll" })
+      assert.deepStrictEqual(
+        [spec.id, spec.type, spec.restart, spec.shutdown._tag],
+        ["inner", "supervisor", "permanent", "Infinity"]
+      )
+      const named = Supervisor.childSpec([], { name: "byName", strategy: "oneForOne", restart: "transient" })
+      assert.deepStrictEqual([named.id, named.restart], ["byName", "transient"])
+      // two unnamed supervisors collide on their id
+      const error = yield* Effect.flip(
+        Supervisor.make(
+          [Supervisor.childSpec([], { strategy: "oneForOne" }), Supervisor.childSpec([], { strategy: "oneForOne" })],
+          { strategy: "oneForOne" }
+        )
+      )
+      assert.strictEqual(error._tag, "InvalidOptions")
     })
   )
 })

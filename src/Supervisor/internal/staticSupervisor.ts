@@ -48,6 +48,8 @@ type Message =
       readonly _tag: "Call"
       readonly op: Effect.Effect<unknown, unknown>
       readonly resume: (effect: Effect.Effect<any, any>) => void
+      /** the fiber running `op`, while it runs */
+      fiber: Fiber.Fiber<unknown, unknown> | undefined
     }
 
 type Call = Extract<Message, { _tag: "Call" }>
@@ -164,10 +166,15 @@ export class StaticSupervisor implements child.Host {
         return slot.removed || !slot.restarting ? Effect.void : this.restart(slot)
       }
       case "Call":
+        // the operation runs in its own fiber, so that an interrupted caller can cancel it
         this.current = message
-        return Effect.map(Effect.exit(message.op), (exit) => {
-          this.current = undefined
-          message.resume(exit)
+        return Effect.flatMap(Effect.forkChild(message.op, { startImmediately: true }), (fiber) => {
+          message.fiber = fiber
+          return Effect.map(Fiber.await(fiber), (exit) => {
+            this.current = undefined
+            message.fiber = undefined
+            message.resume(exit)
+          })
         })
     }
   }
@@ -179,12 +186,13 @@ export class StaticSupervisor implements child.Host {
         resume(Effect.fail(new SupervisorStopped({ reason: this.stopReason })))
         return
       }
-      const message: Call = { _tag: "Call", op, resume }
+      const message: Call = { _tag: "Call", op, resume, fiber: undefined }
       this.send(message)
-      return Effect.sync(() => {
-        // an interrupted caller whose request has not started yet withdraws it
+      return Effect.suspend(() => {
+        // an interrupted caller withdraws a queued request, or cancels the running one
         const i = this.mailbox.indexOf(message)
         if (i >= 0) this.mailbox.splice(i, 1)
+        return message.fiber === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(message.fiber))
       })
     })
   }
@@ -203,7 +211,13 @@ export class StaticSupervisor implements child.Host {
         else slot.restarting = false
       }
       return exit
-    })
+    }).pipe(
+      Effect.onInterrupt(() =>
+        Effect.sync(() => {
+          if (slot.inc === inc) slot.inc = undefined
+        })
+      )
+    )
   }
 
   /** Stops the slot's incarnation, if any, by its own shutdown policy. */

@@ -4,7 +4,7 @@
  * reliability scenarios C.1 #1–#24.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Option, Ref, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Option, Ref, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { ChildSpec, Registry, Supervisor } from "effect-otp"
 import {
@@ -1116,5 +1116,32 @@ describe("static children of every kind", () => {
       )
       assert.strictEqual(error._tag, "InvalidOptions")
     })
+  )
+})
+
+describe("metrics", () => {
+  it.effect("crashes, restarts, start failures and active children are reported through Effect's Metric", () =>
+    Effect.gen(function* () {
+      const log = makeEventLog()
+      const name = "static-metrics-test"
+      const value = (id: string) =>
+        Effect.map(Metric.snapshot, (all) => {
+          const m = all.find((m) => m.id === id && m.attributes?.["supervisor"] === name)
+          const state = m?.state as { readonly count?: number; readonly value?: number } | undefined
+          return state?.count ?? state?.value
+        })
+      const sup = yield* Supervisor.make(
+        [controllable(log, "a"), controllable(log, "b", { failStart: (n) => n === 2 }), controllable(log, "c")],
+        { name, strategy: "restForOne", maxRestarts: 10 }
+      )
+      yield* exitChild(sup, "b")
+      yield* eventually(() => log.events.includes("start:c#2"))
+      yield* settle
+      assert.strictEqual(yield* value("effect_otp_child_crashes_total"), 1)
+      // b#2 failed to start; the retry restarted b and c
+      assert.strictEqual(yield* value("effect_otp_child_start_failures_total"), 1)
+      assert.strictEqual(yield* value("effect_otp_child_restarts_total"), 2)
+      assert.strictEqual(yield* value("effect_otp_children_active"), 3)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 })

@@ -90,6 +90,9 @@ export class StaticSupervisor implements child.Host {
   drainer: Fiber.Fiber<void> | undefined = undefined
   current: Call | undefined = undefined
   stopped: Effect.Effect<void> | undefined = undefined
+  /** incarnations whose start succeeded and that have not exited */
+  running = 0
+  gaugeDirty = false
   readonly m: { readonly [K in keyof typeof metrics]: Metric.Metric<number, unknown> }
 
   constructor(
@@ -113,8 +116,22 @@ export class StaticSupervisor implements child.Host {
 
   // ---- child.Host ----------------------------------------------------------
 
+  /**
+   * The active-children gauge is set once per tick rather than on every start
+   * and exit, as DynamicSupervisor does (a metric update costs about a start).
+   */
+  touchGauge(delta: number): void {
+    this.running += delta
+    if (this.gaugeDirty) return
+    this.gaugeDirty = true
+    queueMicrotask(() => {
+      this.gaugeDirty = false
+      this.m.active.updateUnsafe(this.running, this.context)
+    })
+  }
+
   childStarted(inc: child.Incarnation): void {
-    this.m.active.modifyUnsafe(1, this.context)
+    this.touchGauge(1)
     child.settleStart(inc, Effect.void)
   }
 
@@ -124,7 +141,7 @@ export class StaticSupervisor implements child.Host {
       child.settleStart(inc, Effect.failCause(exitCause(exit)))
       return
     }
-    this.m.active.modifyUnsafe(-1, this.context)
+    this.touchGauge(-1)
     // an exit the supervisor caused is never processed as a crash (OTP flushes the EXIT)
     if (inc.stopping || this.state !== "open") return
     this.send({ _tag: "Exit", inc, exit })
@@ -200,7 +217,7 @@ export class StaticSupervisor implements child.Host {
   // ---- starting and stopping one child -----------------------------------------
 
   /** Starts a new incarnation of the slot and waits for its `start`. */
-  startSlot(slot: Slot): Effect.Effect<Exit.Exit<void, unknown>> {
+  startSlot(slot: Slot, isRestart = false): Effect.Effect<Exit.Exit<void, unknown>> {
     const inc = child.create(this, slot.spec, slot.context)
     inc.record = slot
     slot.inc = inc
@@ -208,7 +225,10 @@ export class StaticSupervisor implements child.Host {
     return Effect.map(Effect.exit(Effect.suspend(() => child.awaitStart(inc))), (exit) => {
       if (slot.inc === inc) {
         if (exit._tag === "Failure") slot.inc = undefined
-        else slot.restarting = false
+        else {
+          slot.restarting = false
+          if (isRestart) this.m.restarts.modifyUnsafe(1, this.context)
+        }
       }
       return exit
     }).pipe(
@@ -280,11 +300,10 @@ export class StaticSupervisor implements child.Host {
     if (!addRestart(this.window, this.clock.currentTimeMillisUnsafe(), this.maxRestarts, this.maxSeconds * 1000)) {
       return this.giveUp(slot)
     }
-    this.m.restarts.modifyUnsafe(1, this.context)
     switch (this.strategy) {
       case "oneForOne":
         slot.restarting = true // shown as "restarting" while the new incarnation starts
-        return Effect.flatMap(this.startSlot(slot), (exit) =>
+        return Effect.flatMap(this.startSlot(slot, true), (exit) =>
           exit._tag === "Success" ? Effect.void : this.retryLater(slot, exit)
         )
       case "oneForAll":
@@ -309,7 +328,7 @@ export class StaticSupervisor implements child.Host {
       }
       for (const s of group) {
         if (s.removed) continue
-        const exit = yield* this.startSlot(s)
+        const exit = yield* this.startSlot(s, true)
         if (exit._tag === "Failure") return yield* this.retryLater(s, exit)
       }
     })

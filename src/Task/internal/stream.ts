@@ -412,7 +412,8 @@ export class Run implements Member {
           pid: rec.pid,
           id: undefined,
           child: { pid: rec.pid, id: undefined, type: "worker", handle: undefined },
-          type: "worker"
+          type: "worker",
+          restarts: 0
         })
       }
     }

@@ -192,7 +192,7 @@ export class TaskImpl<A, E> implements Member {
   }
 
   entries(out: Array<DynamicSupervisor.ChildInfo>): void {
-    out.push({ pid: this.pid, id: undefined, child: this, type: "worker" })
+    out.push({ pid: this.pid, id: undefined, child: this, type: "worker", restarts: 0 })
   }
 }
 Object.defineProperty(TaskImpl.prototype, TaskTypeId, { value: TaskTypeId })

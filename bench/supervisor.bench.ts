@@ -17,7 +17,7 @@ import { Deferred, Effect, Exit, Logger, Scope } from "effect"
 import { ChildSpec, DynamicSupervisor, Supervisor } from "effect-otp"
 import { median, printTable } from "./util.ts"
 
-const RUNS = 5
+const RUNS = 7
 const SUPS = 1_000
 const WORKERS = 100
 const SIBLINGS = 1_000

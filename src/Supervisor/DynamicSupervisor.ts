@@ -840,20 +840,34 @@ export const whichChildren = <X>(
   self: DynamicSupervisor<X>
 ): Effect.Effect<ReadonlyArray<ChildInfo>, SupervisorStopped> =>
   Effect.suspend(() => {
-    const sup = impl(self)
-    if (sup.state === "stopped") return Effect.fail(new SupervisorStopped({ reason: sup.stopReason }))
-    const out: Array<ChildInfo> = []
-    for (const slot of sup.children.values()) {
-      out.push({
-        pid: slot.inc.pid,
-        id: slot.inc.spec.id,
-        child: slot.restarting ? "restarting" : (slot.inc as Child<unknown>),
-        type: slot.inc.spec.type,
-        restarts: slot.restarts
-      })
-    }
-    return Effect.succeed(out)
+    const infos = whichChildrenUnsafe(self)
+    return infos === undefined
+      ? Effect.fail(new SupervisorStopped({ reason: impl(self).stopReason }))
+      : Effect.succeed(infos)
   })
+
+/**
+ * The synchronous twin of {@link whichChildren}; `undefined` once the
+ * supervisor has stopped.
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const whichChildrenUnsafe = <X>(self: DynamicSupervisor<X>): ReadonlyArray<ChildInfo> | undefined => {
+  const sup = impl(self)
+  if (sup.state === "stopped") return undefined
+  const out: Array<ChildInfo> = []
+  for (const slot of sup.children.values()) {
+    out.push({
+      pid: slot.inc.pid,
+      id: slot.inc.spec.id,
+      child: slot.restarting ? "restarting" : (slot.inc as Child<unknown>),
+      type: slot.inc.spec.type,
+      restarts: slot.restarts
+    })
+  }
+  return out
+}
 
 const await_ = <X>(self: DynamicSupervisor<X>): Effect.Effect<void, RestartIntensityExceeded> =>
   Deferred.await(impl(self).done)

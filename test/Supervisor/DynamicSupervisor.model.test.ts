@@ -126,8 +126,11 @@ const runCommands = (commands: ReadonlyArray<Command>) =>
           if (!survives(target.restart, cmd.how)) {
             model.splice(model.indexOf(target), 1)
           } else {
-            // the next command addresses the new incarnation: wait for the restart
-            while (controls.get(target.name) === d) yield* Effect.yieldNow
+            // the next command addresses the new incarnation: wait until the restart has
+            // completed (its start ran and the supervisor moved the child to its new pid)
+            const running = () =>
+              DynamicSupervisor.whichChildrenUnsafe(sup)?.some((i) => i.id === target.name && i.child !== "restarting")
+            while (controls.get(target.name) === d || !running()) yield* Effect.yieldNow
           }
           break
         }

@@ -37,23 +37,36 @@ interface Subject {
   readonly close: () => Promise<void>
 }
 
-const measure = async (run: (waits: Float64Array) => Promise<void>): Promise<Result> => {
-  const ops: Array<number> = []
-  const p50: Array<number> = []
-  const p99: Array<number> = []
-  await run(new Float64Array(OPS)) // warm-up
-  for (let r = 0; r < RUNS; r++) {
-    const waits = new Float64Array(OPS)
-    gc()
-    const t0 = performance.now()
-    await run(waits)
-    const ms = performance.now() - t0
-    ops.push((OPS / ms) * 1000)
-    const sorted = Array.from(waits)
-    p50.push(quantile(sorted, 0.5))
-    p99.push(quantile(sorted, 0.99))
+type Workload = "single" | "contended" | "holding"
+
+/**
+ * Runs every subject's workload RUNS times, interleaved (subject A, B, C, D,
+ * then again), so load from other processes on this shared machine falls on
+ * all of them alike; returns the median figures per subject.
+ */
+const measureAll = async (subjects: ReadonlyArray<Subject>, workload: Workload): Promise<Map<string, Result>> => {
+  const samples = new Map<string, { ops: Array<number>; p50: Array<number>; p99: Array<number> }>()
+  for (const s of subjects) {
+    samples.set(s.name, { ops: [], p50: [], p99: [] })
+    await s[workload](new Float64Array(OPS)) // warm-up
   }
-  return { opsPerSec: median(ops), p50: median(p50), p99: median(p99) }
+  for (let r = 0; r < RUNS; r++) {
+    for (const s of subjects) {
+      const waits = new Float64Array(OPS)
+      gc()
+      const t0 = performance.now()
+      await s[workload](waits)
+      const ms = performance.now() - t0
+      const sample = samples.get(s.name)!
+      sample.ops.push((OPS / ms) * 1000)
+      const sorted = Array.from(waits)
+      sample.p50.push(quantile(sorted, 0.5))
+      sample.p99.push(quantile(sorted, 0.99))
+    }
+  }
+  const out = new Map<string, Result>()
+  for (const [name, x] of samples) out.set(name, { opsPerSec: median(x.ops), p50: median(x.p50), p99: median(x.p99) })
+  return out
 }
 
 // ---- effect-otp ------------------------------------------------------------------
@@ -200,17 +213,18 @@ const tarn = (): Subject => {
 }
 
 export default async () => {
+  const subjects = [effectOtp(), effectPool(), generic(), tarn()]
+  await new Promise((r) => setTimeout(r, 20)) // let `min` connections open
+  const single = await measureAll(subjects, "single")
+  const contended = await measureAll(subjects, "contended")
+  const holding = await measureAll(subjects, "holding")
+  for (const s of subjects) await s.close()
   const results = new Map<string, { single: Result; contended: Result; holding: Result }>()
-  for (const make of [effectOtp, effectPool, generic, tarn]) {
-    const subject = make()
-    await new Promise((r) => setTimeout(r, 20)) // let `min` connections open
-    const single = await measure(subject.single)
-    const contended = await measure(subject.contended)
-    const holding = await measure(subject.holding)
-    await subject.close()
-    results.set(subject.name, { single, contended, holding })
+  for (const s of subjects) {
+    const r = { single: single.get(s.name)!, contended: contended.get(s.name)!, holding: holding.get(s.name)! }
+    results.set(s.name, r)
     console.log(
-      `${subject.name}: 1 caller ${single.opsPerSec.toFixed(0)} ops/s; ${CALLERS} callers ${contended.opsPerSec.toFixed(0)} ops/s, wait p50 ${contended.p50.toFixed(4)} ms, p99 ${contended.p99.toFixed(4)} ms; holding one yield ${holding.opsPerSec.toFixed(0)} ops/s, wait p50 ${holding.p50.toFixed(4)} ms, p99 ${holding.p99.toFixed(4)} ms`
+      `${s.name}: 1 caller ${r.single.opsPerSec.toFixed(0)} ops/s; ${CALLERS} callers ${r.contended.opsPerSec.toFixed(0)} ops/s, wait p50 ${r.contended.p50.toFixed(4)} ms, p99 ${r.contended.p99.toFixed(4)} ms; body yields once ${r.holding.opsPerSec.toFixed(0)} ops/s, wait p50 ${r.holding.p50.toFixed(4)} ms, p99 ${r.holding.p99.toFixed(4)} ms`
     )
   }
   const ours = results.get("effect-otp Pool")!

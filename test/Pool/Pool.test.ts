@@ -201,6 +201,42 @@ describe("checkout", () => {
   )
 
   it.effect(
+    "saturation: 50 borrowers on 10 connections time out the excess, then a sustainable load sees no more timeouts (reliability C.6 #89)",
+    () =>
+      Effect.gen(function* () {
+        const db = makeFakeDb()
+        const pool = yield* open(db, { max: 10, min: 10, checkoutTimeout: "1 second" })
+        yield* eventually(() => stats(pool).idle === 10)
+        const slowQuery = Pool.withConnection(pool, (conn) =>
+          Effect.andThen(Effect.sleep("300 millis"), db.query(conn))
+        )
+        const burst = yield* Effect.forkChild(
+          Effect.forEach(Array.from({ length: 50 }), () => Effect.exit(slowQuery), { concurrency: "unbounded" })
+        )
+        yield* settle
+        for (let t = 0; t < 12; t++) {
+          yield* TestClock.adjust("100 millis")
+          yield* settle
+        }
+        const exits = yield* Fiber.join(burst)
+        const served = exits.filter(Exit.isSuccess).length
+        // served at t = 0, 300, 600, 900 ms: 40; the other 10 waited 1 s
+        assert.strictEqual(served, 40)
+        assert.strictEqual(stats(pool).timeouts, 10)
+        // the load drops to what 10 connections sustain: no more timeouts
+        for (let round = 0; round < 5; round++) {
+          const wave = yield* Effect.forkChild(
+            Effect.forEach(Array.from({ length: 10 }), () => slowQuery, { concurrency: "unbounded" })
+          )
+          yield* settle
+          yield* TestClock.adjust("300 millis")
+          yield* Fiber.join(wave)
+        }
+        assert.deepInclude(stats(pool), { timeouts: 10, waiting: 0, inUse: 0, open: 10, created: 10 })
+      })
+  )
+
+  it.effect(
     "the timeout covers waiting only: a slow connect made for the caller is not cut off (reliability C.6 #84)",
     () =>
       Effect.gen(function* () {

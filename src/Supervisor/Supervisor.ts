@@ -64,6 +64,7 @@ import {
   showValue
 } from "../Errors.ts"
 import * as ChildSpec from "./ChildSpec.ts"
+import * as DynamicSupervisor from "./DynamicSupervisor.ts"
 import type { ChildType } from "./ChildSpec.ts"
 import { checkNonNegativeInt, checkPositive } from "./internal/options.ts"
 import { type Slot, StaticSupervisor } from "./internal/staticSupervisor.ts"
@@ -152,6 +153,8 @@ export interface ChildInfo {
   readonly id: string
   readonly child: Child<unknown> | "restarting" | "undefined"
   readonly type: ChildType
+  /** How many times the supervisor has restarted this child (not counting `restartChild`). */
+  readonly restarts: number
 }
 
 /**
@@ -290,7 +293,8 @@ const newSlot = (spec: ChildSpec.ChildSpec<any, any, any>, context: Context.Cont
   context,
   inc: undefined,
   restarting: false,
-  removed: false
+  removed: false,
+  restarts: 0
 })
 
 /**
@@ -661,7 +665,8 @@ export const whichChildrenUnsafe = (self: Supervisor): ReadonlyArray<ChildInfo> 
     out.push({
       id: slot.id,
       child: slot.restarting ? "restarting" : isRunning(slot) ? (slot.inc as Child<unknown>) : "undefined",
-      type: slot.spec.type
+      type: slot.spec.type,
+      restarts: slot.restarts
     })
   }
   return out
@@ -778,6 +783,138 @@ export const childSpec = <const Cs extends ReadonlyArray<ChildSpec.ChildSpec<any
     significant: options.significant,
     type: "supervisor"
   })
+
+/**
+ * One node of the live tree {@link tree} returns: a child with its state,
+ * its current `pid`, its restart count (static children only) and, when it is
+ * itself a `Supervisor` or a `DynamicSupervisor`, its own children.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface TreeNode {
+  readonly id: string | undefined
+  readonly type: ChildType
+  readonly pid: number | undefined
+  readonly state: "running" | "restarting" | "undefined"
+  /** `undefined` for children of a `DynamicSupervisor`, which does not count per child */
+  readonly restarts: number | undefined
+  /** set when the child's handle is a supervisor this function can look into */
+  readonly kind: "Supervisor" | "DynamicSupervisor" | undefined
+  readonly children: ReadonlyArray<TreeNode>
+}
+
+const dynamicChildren = (sup: DynamicSupervisor.DynamicSupervisor<any>): Effect.Effect<ReadonlyArray<TreeNode>> =>
+  Effect.matchEffect(DynamicSupervisor.whichChildren(sup), {
+    onFailure: () => Effect.succeed([]),
+    onSuccess: (infos) =>
+      Effect.forEach(infos, (info) =>
+        info.child === "restarting"
+          ? Effect.succeed<TreeNode>({
+              id: info.id,
+              type: info.type,
+              pid: undefined,
+              state: "restarting",
+              restarts: undefined,
+              kind: undefined,
+              children: []
+            })
+          : nodeOf(info.id, info.type, info.child.pid, "running", undefined, info.child.handle)
+      )
+  })
+
+const nodeOf = (
+  id: string | undefined,
+  type: ChildType,
+  pid: number | undefined,
+  state: TreeNode["state"],
+  restarts: number | undefined,
+  handle: unknown
+): Effect.Effect<TreeNode> => {
+  const leaf: TreeNode = { id, type, pid, state, restarts, kind: undefined, children: [] }
+  if (isSupervisor(handle)) {
+    return Effect.map(childrenOf(handle), (children) => ({ ...leaf, kind: "Supervisor" as const, children }))
+  }
+  if (DynamicSupervisor.isDynamicSupervisor(handle)) {
+    return Effect.map(dynamicChildren(handle), (children) => ({
+      ...leaf,
+      kind: "DynamicSupervisor" as const,
+      children
+    }))
+  }
+  return Effect.succeed(leaf)
+}
+
+const childrenOf = (sup: Supervisor): Effect.Effect<ReadonlyArray<TreeNode>> =>
+  Effect.suspend(() => {
+    const infos = whichChildrenUnsafe(sup) ?? []
+    // start order reads naturally in a tree
+    return Effect.forEach([...infos].reverse(), (info) =>
+      typeof info.child === "string"
+        ? nodeOf(info.id, info.type, undefined, info.child, info.restarts, undefined)
+        : nodeOf(info.id, info.type, info.child.pid, "running", info.restarts, info.child.handle)
+    )
+  })
+
+/**
+ * The live supervision tree under `self`: every child in start order with its
+ * state, pid and restart count, descending into child `Supervisor`s and
+ * `DynamicSupervisor`s. Print it with {@link formatTree}.
+ *
+ * **Example** (Printing a tree)
+ *
+ * ```ts
+ * import { Console, Effect } from "effect"
+ * import { ChildSpec, DynamicSupervisor, Supervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* Supervisor.make(
+ *     [ChildSpec.make({ id: "config", start: Effect.void }), DynamicSupervisor.childSpec({ id: "sessions" })],
+ *     { name: "app", strategy: "oneForOne" }
+ *   )
+ *   yield* Console.log(Supervisor.formatTree(yield* Supervisor.tree(sup)))
+ * })
+ * // app (Supervisor)
+ * // ├─ config #1 running
+ * // └─ sessions #2 running (DynamicSupervisor)
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const tree = (self: Supervisor): Effect.Effect<TreeNode> =>
+  Effect.map(childrenOf(self), (children) => ({
+    id: self.name,
+    type: "supervisor" as const,
+    pid: undefined,
+    state: impl(self).state === "stopped" ? ("undefined" as const) : ("running" as const),
+    restarts: undefined,
+    kind: "Supervisor" as const,
+    children
+  }))
+
+/**
+ * Renders a {@link tree} as indented lines, one per child:
+ * `id #pid state (kind) restarts: n`.
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const formatTree = (node: TreeNode): string => {
+  const lines = [`${node.id ?? "?"} (${node.kind ?? node.type})`]
+  const walk = (children: ReadonlyArray<TreeNode>, prefix: string) => {
+    children.forEach((c, i) => {
+      const last = i === children.length - 1
+      const pid = c.pid === undefined ? "" : ` #${c.pid}`
+      const kind = c.kind === undefined ? "" : ` (${c.kind})`
+      const restarts = c.restarts ? ` restarts: ${c.restarts}` : ""
+      lines.push(`${prefix}${last ? "└─" : "├─"} ${c.id ?? "?"}${pid} ${c.state}${kind}${restarts}`)
+      walk(c.children, `${prefix}${last ? "   " : "│  "}`)
+    })
+  }
+  walk(node.children, "")
+  return lines.join("\n")
+}
 
 /**
  * Returns true if the value is a {@link Supervisor}.

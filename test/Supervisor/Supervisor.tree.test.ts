@@ -290,3 +290,58 @@ describe("Service and layer", () => {
     })
   )
 })
+
+describe("tree", () => {
+  it.effect("shows the live tree in start order with states, pids and restart counts", () =>
+    Effect.gen(function* () {
+      const log = makeEventLog()
+      const root = yield* Supervisor.make(
+        [
+          controllable(log, "config"),
+          Supervisor.childSpec([controllable(log, "w1"), controllable(log, "w2")], {
+            id: "workers",
+            strategy: "oneForAll"
+          }),
+          DynamicSupervisor.childSpec({ id: "sessions" }),
+          controllable(log, "t", { restart: "transient" })
+        ],
+        { name: "app", strategy: "oneForOne" }
+      )
+      const sessions = childOf<DynamicSupervisor.DynamicSupervisor>(root, "sessions").handle
+      yield* DynamicSupervisor.startChild(sessions, controllable(log, "alice"))
+      const workers = childOf<Supervisor.Supervisor>(root, "workers").handle
+      yield* crash(workers, "w2")
+      yield* eventually(() => childOf<Control>(workers, "w2").handle.n === 2)
+      yield* Deferred.succeed(childOf<Control>(root, "t").handle.exit, undefined)
+      yield* eventually(() => Supervisor.whichChildrenUnsafe(root)![0]!.child === "undefined")
+      const node = yield* Supervisor.tree(root)
+      const shape = (n: Supervisor.TreeNode): unknown => [n.id, n.state, n.kind, n.restarts, n.children.map(shape)]
+      assert.deepStrictEqual(shape(node), [
+        "app",
+        "running",
+        "Supervisor",
+        undefined,
+        [
+          ["config", "running", undefined, 0, []],
+          [
+            "workers",
+            "running",
+            "Supervisor",
+            0,
+            [
+              ["w1", "running", undefined, 1, []],
+              ["w2", "running", undefined, 1, []]
+            ]
+          ],
+          ["sessions", "running", "DynamicSupervisor", 0, [["alice", "running", undefined, undefined, []]]],
+          ["t", "undefined", undefined, 0, []]
+        ]
+      ])
+      const text = Supervisor.formatTree(node)
+      assert.include(text, "app (Supervisor)")
+      assert.include(text, "│  └─ w2 #")
+      assert.include(text, "running restarts: 1")
+      assert.include(text, "└─ t undefined")
+    })
+  )
+})

@@ -39,6 +39,8 @@ export interface Slot {
   restarting: boolean
   /** deleted from the table */
   removed: boolean
+  /** how many times the supervisor restarted it (successful restarts) */
+  restarts: number
 }
 
 type Message =
@@ -227,7 +229,10 @@ export class StaticSupervisor implements child.Host {
         if (exit._tag === "Failure") slot.inc = undefined
         else {
           slot.restarting = false
-          if (isRestart) this.m.restarts.modifyUnsafe(1, this.context)
+          if (isRestart) {
+            slot.restarts++
+            this.m.restarts.modifyUnsafe(1, this.context)
+          }
         }
       }
       return exit

@@ -479,6 +479,21 @@ const isRunning = (slot: Slot): boolean => slot.inc !== undefined && slot.inc.st
  *   restart, say), as every Supervisor call does in OTP. The child starts
  *   with the services of this call.
  *
+ * **Example** (Adding a child at runtime)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChildSpec, Supervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* Supervisor.make([ChildSpec.make({ id: "a", start: Effect.void })], { strategy: "oneForOne" })
+ *   yield* Supervisor.startChild(sup, ChildSpec.make({ id: "b", start: Effect.succeed("hello") }))
+ *   const again = yield* Effect.flip(Supervisor.startChild(sup, ChildSpec.make({ id: "b", start: Effect.void })))
+ *   return [(yield* Supervisor.whichChildren(sup)).map((c) => c.id), again._tag]
+ * })
+ * // => [["b", "a"], "AlreadyStarted"]
+ * ```
+ *
  * @category combinators
  * @since 0.1.0
  */
@@ -556,6 +571,25 @@ export const startChild: {
  * duration (with `"infinity"`, as long as it takes); it is often better to
  * ask the child itself to finish.
  *
+ * **Example** (Stop, restart, delete)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChildSpec, Supervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* Supervisor.make([ChildSpec.make({ id: "a", start: Effect.void })], { strategy: "oneForOne" })
+ *   yield* Supervisor.terminateChild(sup, "a")
+ *   const kept = yield* Supervisor.countChildren(sup) // { specs: 1, active: 0, ... }
+ *   yield* Supervisor.restartChild(sup, "a")
+ *   const running = yield* Effect.flip(Supervisor.deleteChild(sup, "a")) // ChildRunning
+ *   yield* Supervisor.terminateChild(sup, "a")
+ *   yield* Supervisor.deleteChild(sup, "a")
+ *   return [kept.specs, running._tag, (yield* Supervisor.countChildren(sup)).specs]
+ * })
+ * // => [1, "ChildRunning", 0]
+ * ```
+ *
  * @category combinators
  * @since 0.1.0
  */
@@ -585,6 +619,23 @@ export const terminateChild: {
  * Fails with `ChildRunning`, `ChildRestarting` or `ChildNotFound` (temporary
  * children cannot be restarted: their spec is gone), and with `StartFailed`
  * carrying the start's cause when the start fails (the child stays stopped).
+ *
+ * **Example** (Restarting a terminated child)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChildSpec, Supervisor } from "effect-otp"
+ *
+ * let n = 0
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* Supervisor.make([ChildSpec.make({ id: "a", start: Effect.sync(() => ++n) })], {
+ *     strategy: "oneForOne"
+ *   })
+ *   yield* Supervisor.terminateChild(sup, "a")
+ *   return (yield* Supervisor.restartChild(sup, "a")).handle
+ * })
+ * // => 2
+ * ```
  *
  * @category combinators
  * @since 0.1.0
@@ -623,6 +674,21 @@ export const restartChild: {
  *
  * Fails with `ChildRunning` (terminate it first), `ChildRestarting` or
  * `ChildNotFound`.
+ *
+ * **Example** (Deleting a spec)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChildSpec, Supervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* Supervisor.make([ChildSpec.make({ id: "a", start: Effect.void })], { strategy: "oneForOne" })
+ *   yield* Supervisor.terminateChild(sup, "a")
+ *   yield* Supervisor.deleteChild(sup, "a")
+ *   return yield* Supervisor.countChildren(sup)
+ * })
+ * // => { specs: 0, active: 0, supervisors: 0, workers: 0 }
+ * ```
  *
  * @category combinators
  * @since 0.1.0
@@ -677,6 +743,22 @@ export const whichChildrenUnsafe = (self: Supervisor): ReadonlyArray<ChildInfo> 
  * start order), each with its running incarnation, `"restarting"` or
  * `"undefined"`. It reads the table as it is now, without waiting for an
  * operation in progress.
+ *
+ * **Example** (Most recent first)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChildSpec, Supervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* Supervisor.make(
+ *     ["a", "b", "c"].map((id) => ChildSpec.make({ id, start: Effect.void })),
+ *     { strategy: "oneForOne" }
+ *   )
+ *   return (yield* Supervisor.whichChildren(sup)).map((c) => c.id)
+ * })
+ * // => ["c", "b", "a"]
+ * ```
  *
  * @category getters
  * @since 0.1.0

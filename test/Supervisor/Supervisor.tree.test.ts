@@ -2,6 +2,8 @@
  * Supervision trees: supervisors under supervisors, escalation, ordered tree
  * shutdown, and applications declared as Layers (reliability C.1 #21, #22).
  */
+import { spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Layer, Scope } from "effect"
 import { ChildSpec, DynamicSupervisor, Supervisor } from "effect-otp"
@@ -344,4 +346,28 @@ describe("tree", () => {
       assert.include(text, "└─ t undefined")
     })
   )
+})
+
+describe("Layer.launch under NodeRuntime.runMain", () => {
+  it("examples/app-tree.ts runs the tree and SIGINT stops it in order, leaves first", () => {
+    const here = fileURLToPath(new URL("../..", import.meta.url))
+    const r = spawnSync(process.execPath, ["--import", "tsx", "examples/app-tree.ts"], {
+      cwd: here,
+      encoding: "utf8",
+      timeout: 20_000
+    })
+    assert.strictEqual(r.status, 0, r.stderr)
+    const out = r.stdout
+    const tail = out
+      .slice(out.indexOf("5. SIGINT"))
+      .split("\n")
+      .map((l) => l.trim())
+    assert.deepStrictEqual(tail.slice(1, 5), [
+      "stopped task supervisor",
+      "stopped session carol",
+      "stopped sessions supervisor",
+      "stopped registry"
+    ])
+    assert.include(out, "stopped cleanly")
+  }, 30_000)
 })

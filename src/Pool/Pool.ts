@@ -450,9 +450,13 @@ interface Holder<A> {
   /** the borrower's code ran: a failure means the connection may be dirty */
   used: boolean
   waiter: Waiter<A> | undefined
+  /** makes waiting and health checks interruptible when the rest runs uninterruptibly */
+  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
 }
 
-const holder = <A>(): Holder<A> => ({ conn: undefined, lease: 0, used: false, waiter: undefined })
+const identity = <X>(x: X): X => x
+
+const holder = <A>(): Holder<A> => ({ conn: undefined, lease: 0, used: false, waiter: undefined, restore: identity })
 
 const hold = <A>(h: Holder<A>, conn: Conn<A>): A => {
   h.conn = conn
@@ -494,11 +498,13 @@ const acquireFrom = <A, E>(
   const waiter = r as Waiter<A>
   h.waiter = waiter
   return Effect.map(
-    Effect.callback<Conn<A>, E | PoolTimeout | PoolClosed>((resume) => {
-      if (waiter.result !== undefined) return resume(waiter.result)
-      waiter.resume = resume
-      return Effect.sync(() => pool.cancel(waiter))
-    }),
+    h.restore(
+      Effect.callback<Conn<A>, E | PoolTimeout | PoolClosed>((resume) => {
+        if (waiter.result !== undefined) return resume(waiter.result)
+        waiter.resume = resume
+        return Effect.sync(() => pool.cancel(waiter))
+      })
+    ),
     (conn) => {
       waiter.conn = undefined
       h.waiter = undefined
@@ -514,7 +520,9 @@ const healthChecked = <A, E>(
 ): Effect.Effect<A, E | PoolTimeout | PoolFull | PoolClosed> =>
   Effect.flatMap(
     Effect.exit(
-      Effect.provideContext(pool.config.healthCheck!(conn.value), pool.context) as Effect.Effect<unknown, unknown>
+      h.restore(
+        Effect.provideContext(pool.config.healthCheck!(conn.value), pool.context) as Effect.Effect<unknown, unknown>
+      )
     ),
     (exit) => {
       if (Exit.isSuccess(exit)) {
@@ -571,17 +579,28 @@ const healthChecked = <A, E>(
 export const checkout = <A, E>(
   self: Pool<A, E>
 ): Effect.Effect<A, E | PoolTimeout | PoolFull | PoolClosed, Scope.Scope> =>
-  Effect.flatMap(Effect.scope, (scope) => {
-    const pool = impl(self)
-    const h = holder<A>()
-    return Effect.andThen(
-      Scope.addFinalizerExit(scope, (exit) => release(pool, h, exit) ?? Effect.void),
-      Effect.map(acquire(pool, h), (a) => {
-        h.used = true
-        return a
-      })
-    )
-  })
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.scope, (scope) => {
+      const pool = impl(self)
+      const h = holder<A>()
+      h.restore = restore
+      // uninterruptible but for waiting and health checks: once leased, the checkin
+      // is in the caller's Scope before anything can interrupt (#73); a failed
+      // checkout leaves nothing in the Scope
+      return Effect.flatMap(
+        Effect.onExit(acquire(pool, h), (exit) =>
+          Exit.isFailure(exit) ? (release(pool, h, exit) ?? Effect.void) : Effect.void
+        ),
+        (a) => {
+          h.used = true
+          return Effect.as(
+            Scope.addFinalizerExit(scope, (exit) => release(pool, h, exit) ?? Effect.void),
+            a
+          )
+        }
+      )
+    })
+  )
 
 /**
  * Runs `f` with a connection and returns it to the pool when `f` ends

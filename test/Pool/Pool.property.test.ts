@@ -19,7 +19,7 @@ import { type FakeConn, makeFakeDb } from "./fakeDb.ts"
 
 type Ending = "succeed" | "fail" | "die" | "interrupt"
 type Command =
-  | { readonly _tag: "checkout" }
+  | { readonly _tag: "checkout"; readonly scoped: boolean }
   | { readonly _tag: "end"; readonly index: number; readonly how: Ending }
   | { readonly _tag: "invalidate"; readonly index: number }
   | { readonly _tag: "crash"; readonly index: number }
@@ -28,7 +28,7 @@ type Command =
   | { readonly _tag: "close" }
 
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 5, arbitrary: fc.constant({ _tag: "checkout" as const }) },
+  { weight: 5, arbitrary: fc.record({ _tag: fc.constant("checkout" as const), scoped: fc.boolean() }) },
   {
     weight: 5,
     arbitrary: fc.record({
@@ -103,19 +103,19 @@ const runCommands = (commands: ReadonlyArray<Command>, reset: boolean, checked: 
           const n = ++next
           const end = yield* Deferred.make<void, string>()
           const b: Borrower = { n, end, conn: undefined, fiber: undefined as any }
+          const body = (conn: FakeConn) =>
+            Effect.gen(function* () {
+              if (held.has(conn.id)) violations.push(`connection ${conn.id} leased twice`)
+              held.add(conn.id)
+              acquiredOrder.push(n)
+              b.conn = conn
+              yield* Effect.ensuring(
+                Deferred.await(end),
+                Effect.sync(() => held.delete(conn.id))
+              )
+            })
           ;(b as { fiber: Fiber.Fiber<unknown, unknown> }).fiber = yield* Effect.forkDetach(
-            Pool.withConnection(pool, (conn) =>
-              Effect.gen(function* () {
-                if (held.has(conn.id)) violations.push(`connection ${conn.id} leased twice`)
-                held.add(conn.id)
-                acquiredOrder.push(n)
-                b.conn = conn
-                yield* Effect.ensuring(
-                  Deferred.await(end),
-                  Effect.sync(() => held.delete(conn.id))
-                )
-              })
-            )
+            cmd.scoped ? Effect.scoped(Effect.flatMap(Pool.checkout(pool), body)) : Pool.withConnection(pool, body)
           )
           borrowers.push(b)
           break
@@ -158,6 +158,10 @@ const runCommands = (commands: ReadonlyArray<Command>, reset: boolean, checked: 
     for (const b of borrowers) yield* Deferred.succeed(b.end, undefined)
     yield* settle
     yield* TestClock.adjust("1 minute")
+    for (const b of borrowers) yield* Fiber.await(b.fiber)
+    // every borrower is done: every connection it held has come back (none leaked to a dead borrower)
+    assert.strictEqual(Pool.statsUnsafe(pool).inUse, 0, "a finished borrower still holds a connection")
+    assert.strictEqual(held.size, 0)
     const closing = yield* Effect.forkDetach(Scope.close(scope, Exit.void))
     yield* settle
     yield* TestClock.adjust("1 minute")

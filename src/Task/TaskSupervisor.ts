@@ -182,7 +182,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskSupervisor, Inval
         )
         const fiber = yield* Effect.fiber
         const timers = new Timers(fiber.getRef(Clock.Clock), fiber.context)
-        const sup = new SupervisorImpl(name, options.maxChildren ?? Infinity, ds, dsScope, timers)
+        const sup = new SupervisorImpl(name, options.maxChildren ?? Infinity, ds, dsScope, timers, fiber.context)
         // when the DynamicSupervisor gives up (restart intensity), the tasks stop with it
         yield* Effect.forkDetach(
           Effect.catch(DynamicSupervisor.await(ds), (e) => sup.shutdown(e)),

@@ -4,7 +4,7 @@
  * cases marked Y/A (§9.6) and reliability C.5.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Duration, Effect, Exit, Fiber, Logger, Option, Ref, Scope } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, Fiber, Logger, Metric, Option, Ref, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { DynamicSupervisor, Task, TaskSupervisor } from "effect-otp"
 
@@ -369,5 +369,31 @@ describe("TaskSupervisor.await", () => {
       yield* Scope.close(scope, Exit.void)
       assert.deepStrictEqual(yield* Fiber.await(waiting), Exit.void)
     })
+  )
+})
+
+describe("TaskSupervisor metrics", () => {
+  it.effect("the effect_otp_tasks_active gauge follows the running tasks", () =>
+    Effect.gen(function* () {
+      const name = "tasks-gauge-test"
+      const value = Effect.map(Metric.snapshot, (all) => {
+        const m = all.find((m) => m.id === "effect_otp_tasks_active" && m.attributes?.["supervisor"] === name)
+        return (m?.state as { readonly value?: number } | undefined)?.value
+      })
+      const sup = yield* TaskSupervisor.make({ name })
+      const a = yield* TaskSupervisor.asyncNolink(sup, Effect.never)
+      yield* TaskSupervisor.asyncNolink(sup, Effect.never)
+      assert.strictEqual(yield* value, 2)
+      yield* Task.shutdown(a)
+      assert.strictEqual(yield* value, 1)
+      const fiber = yield* Effect.forkChild(
+        Stream.runCollect(TaskSupervisor.asyncStream(sup, [1, 2, 3], () => Effect.never, { maxConcurrency: 3 }))
+      )
+      yield* Effect.yieldNow
+      yield* Effect.yieldNow
+      assert.strictEqual(yield* value, 4)
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(yield* value, 1)
+    }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 })

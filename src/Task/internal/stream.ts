@@ -334,6 +334,13 @@ export class Run implements Member {
   readonly pull: Pull.Pull<Arr.NonEmptyReadonlyArray<Out>, unknown, void> = Effect.suspend(() => this.step())
 
   step(): Effect.Effect<Arr.NonEmptyReadonlyArray<Out>, unknown> {
+    const next = this.advance()
+    // the tasks gauge follows the stream once per pull, not once per task
+    this.sup.syncGauge()
+    return next
+  }
+
+  advance(): Effect.Effect<Arr.NonEmptyReadonlyArray<Out>, unknown> {
     const out: Array<Out> = []
     while (true) {
       this.collect(out)
@@ -394,9 +401,10 @@ export class Run implements Member {
     this.fifo.length = 0
     this.ring.length = 0
     this.queue.length = 0
+    const synced = Effect.sync(() => this.sup.syncGauge())
     return stops.length === 0
-      ? Effect.void
-      : Effect.asVoid(Effect.all(stops, { concurrency: "unbounded", discard: true }))
+      ? synced
+      : Effect.andThen(Effect.all(stops, { concurrency: "unbounded", discard: true }), synced)
   }
 
   stopAll(reason: SupervisorStopped): Effect.Effect<void> {

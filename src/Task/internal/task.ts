@@ -16,6 +16,7 @@ import * as Duration from "effect/Duration"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
 import type * as Fiber from "effect/Fiber"
 import { pipeArguments } from "effect/Pipeable"
 import * as Scope from "effect/Scope"
@@ -41,12 +42,21 @@ export interface Member {
 }
 
 /** @internal */
+export const tasksActive = Metric.gauge("effect_otp_tasks_active", {
+  description:
+    "async, asyncNolink and asyncStream tasks currently running (startChild tasks are DynamicSupervisor children)"
+})
+
+/** @internal */
 export class SupervisorImpl {
   declare readonly [TaskSupervisorTypeId]: typeof TaskSupervisorTypeId
   state: "open" | "stopping" | "stopped" = "open"
   stopReason: "shutdown" | RestartIntensityExceeded = "shutdown"
   /** live light tasks (fibers that have not ended yet) */
   light = 0
+  /** what the gauge shows */
+  reported = 0
+  readonly gauge: Metric.Metric<number, unknown>
   readonly members = new Set<Member>()
   /** completes when stopped: fails when it gave up */
   readonly done = Deferred.makeUnsafe<void, RestartIntensityExceeded>()
@@ -56,8 +66,20 @@ export class SupervisorImpl {
     readonly maxChildren: number,
     readonly supervisor: DynamicSupervisor.DynamicSupervisor<never>,
     readonly dsScope: Scope.Closeable,
-    readonly timers: Timers
-  ) {}
+    readonly timers: Timers,
+    readonly context: Context.Context<never>
+  ) {
+    this.gauge = Metric.withAttributes(tasksActive, { supervisor: name })
+  }
+
+  /** Brings the tasks gauge up to date (called at task starts and ends, and once per stream pull). */
+  syncGauge(): void {
+    const delta = this.light - this.reported
+    if (delta !== 0) {
+      this.reported = this.light
+      this.gauge.modifyUnsafe(delta, this.context)
+    }
+  }
 
   pipe() {
     return pipeArguments(this, arguments)
@@ -93,6 +115,7 @@ export class SupervisorImpl {
           this.members.clear()
           this.state = "stopped"
           this.timers.close()
+          this.syncGauge()
           Deferred.doneUnsafe(this.done, reason === "shutdown" ? Exit.void : Exit.fail(reason))
         })
       )
@@ -226,7 +249,9 @@ export const spawn = <A, E, R>(
     sup.light--
     sup.members.delete(task)
     task.disown()
+    sup.syncGauge()
   })
+  sup.syncGauge()
   return task
 }
 

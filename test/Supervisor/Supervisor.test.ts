@@ -1098,6 +1098,22 @@ describe("static children of every kind", () => {
     })
   )
 
+  it.effect("a supervisor is named through a Registry, as with name: {:via, ...} (T-SUP #5, #6, #7, A)", () =>
+    Effect.gen(function* () {
+      const log = makeEventLog()
+      const names = yield* Registry.make<string, Supervisor.Supervisor>({ keys: "unique" })
+      const spec = Supervisor.childSpec([controllable(log, "w")], { id: "named", strategy: "oneForOne" })
+      const root = yield* Supervisor.make([Registry.via(names, "MySup", spec)], { strategy: "oneForOne" })
+      const sup = (yield* Registry.whereis(names, "MySup")).pipe(Option.getOrThrow)
+      assert.deepStrictEqual(ids(sup), ["w"])
+      // a second start under the same name fails with AlreadyStarted, carrying the running supervisor
+      const again = yield* Effect.flip(
+        Supervisor.startChild(root, { ...Registry.via(names, "MySup", spec), id: "other" } as typeof spec)
+      )
+      assert.strictEqual(tagOf(again), "AlreadyStarted")
+    })
+  )
+
   it.effect("Supervisor.childSpec: type supervisor, shutdown infinity, permanent, id from options (T-SUP #1, #2)", () =>
     Effect.gen(function* () {
       const spec = Supervisor.childSpec([], { id: "inner", strategy: "oneForAll" })

@@ -201,6 +201,85 @@ export {
 }
 
 /**
+ * Waits for several tasks and returns their values in input order, within one
+ * `timeout` for the whole batch (default 5 s) — Elixir's `Task.await_many`.
+ *
+ * **Details**
+ *
+ * - Fails as soon as any task fails, with that task's cause, without waiting
+ *   for the others; fails with `TaskTimeout` when the batch runs out of time.
+ *   As with {@link await}, no task is stopped by a timeout or by another
+ *   task's failure (owned tasks end with their caller if it lets the failure
+ *   end it).
+ * - An empty list returns `[]` at once.
+ *
+ * **Example** (Three lookups)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task, TaskSupervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* TaskSupervisor.make()
+ *   const tasks = yield* Effect.forEach([1, 3, 9], (n) => TaskSupervisor.async(sup, Effect.succeed(n)))
+ *   return yield* Task.awaitMany(tasks)
+ * })
+ * // => [1, 3, 9]
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const awaitMany = <A, E>(
+  tasks: Iterable<Task<A, E>>,
+  timeout?: Timeout
+): Effect.Effect<Array<A>, E | TaskTimeout> =>
+  Effect.suspend((): Effect.Effect<Array<A>, E | TaskTimeout> => {
+    const list = Array.from(tasks)
+    const values: Array<A> = new Array(list.length)
+    let pending = 0
+    for (let i = 0; i < list.length; i++) {
+      const exit = list[i]!.fiber.pollUnsafe()
+      if (exit === undefined) pending++
+      else if (exit._tag === "Failure") return Effect.failCause(exit.cause)
+      else values[i] = exit.value
+    }
+    if (pending === 0) return Effect.succeed(values)
+    return withMillis("timeout", timeout, (ms) =>
+      Effect.callback<Array<A>, E | TaskTimeout>((resume) => {
+        const timers = impl(list[0]!).supervisor.timers
+        const removes: Array<() => void> = []
+        let timer: Entry | undefined
+        let over = false
+        const stop = () => {
+          over = true
+          for (const r of removes) r()
+          if (timer !== undefined) timers.cancel(timer)
+        }
+        const end = (result: Effect.Effect<Array<A>, E | TaskTimeout>) => {
+          if (over) return
+          stop()
+          resume(result)
+        }
+        list.forEach((task, i) => {
+          if (task.fiber.pollUnsafe() !== undefined) return
+          removes.push(
+            task.fiber.addObserver((exit) => {
+              if (exit._tag === "Failure") return end(Effect.failCause(exit.cause))
+              values[i] = exit.value
+              if (--pending === 0) end(Effect.succeed(values))
+            })
+          )
+        })
+        if (ms !== Infinity && !over) {
+          timer = timers.add(ms, () => end(Effect.fail(new TaskTimeout({ pid: list[0]!.pid, timeout: ms }))))
+        }
+        return Effect.sync(stop)
+      })
+    )
+  })
+
+/**
  * What {@link yieldMany} does with the tasks still running when its timeout
  * fires: leave them (`"nothing"`), release them from their owner
  * (`"ignore"`), or stop them without waiting (`"killTask"`).

@@ -156,6 +156,48 @@ describe("Task.await", () => {
   )
 })
 
+describe("Task.awaitMany", () => {
+  it.effect("returns the replies in input order, whatever order they come in (T-TASK #29, #30)", () =>
+    Effect.gen(function* () {
+      const sup = yield* TaskSupervisor.make()
+      const tasks = yield* Effect.forEach([30, 10, 20], (ms) =>
+        TaskSupervisor.async(sup, Effect.as(Effect.sleep(ms), ms))
+      )
+      const fiber = yield* Effect.forkChild(Task.awaitMany(tasks))
+      yield* TestClock.adjust("30 millis")
+      assert.deepStrictEqual(yield* Fiber.join(fiber), [30, 10, 20])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("returns an empty list at once (T-TASK #31)", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(yield* Task.awaitMany([]), [])
+    })
+  )
+
+  it.effect("fails with TaskTimeout when the batch runs out of time (T-TASK #34)", () =>
+    Effect.gen(function* () {
+      const sup = yield* TaskSupervisor.make()
+      const fast = yield* TaskSupervisor.async(sup, Effect.succeed(1))
+      const slow = yield* TaskSupervisor.async(sup, Effect.never)
+      const fiber = yield* Effect.forkChild(Effect.flip(Task.awaitMany([fast, slow], "1 second")))
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* Fiber.join(fiber))._tag, "TaskTimeout")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("fails at once with the first failure, without waiting for the others (T-TASK #36, #37, #39)", () =>
+    Effect.gen(function* () {
+      const sup = yield* TaskSupervisor.make()
+      const slow = yield* TaskSupervisor.async(sup, Effect.never)
+      const failing = yield* TaskSupervisor.async(sup, Effect.andThen(Effect.sleep("10 millis"), Effect.fail("oops")))
+      const fiber = yield* Effect.forkChild(Task.awaitMany([slow, failing]))
+      yield* TestClock.adjust("10 millis")
+      assert.deepStrictEqual(yield* Fiber.await(fiber), Exit.fail("oops"))
+    }).pipe(Effect.scoped)
+  )
+})
+
 describe("Task.yield", () => {
   it.effect("returns None on timeout and can be called again (T-TASK #44)", () =>
     Effect.gen(function* () {

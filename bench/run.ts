@@ -25,9 +25,15 @@ if (typeof (globalThis as { gc?: unknown }).gc !== "function") {
 }
 
 const filters = process.argv.slice(2)
-const files = readdirSync(here)
+const all = readdirSync(here)
+const files = all
   .filter((f) => f.endsWith(".bench.ts"))
-  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .filter(
+    (f) =>
+      filters.length === 0 ||
+      // an exact name (`supervisor`) picks that file alone; otherwise any file containing the word
+      filters.some((x) => f === `${x}.bench.ts` || (!all.includes(`${x}.bench.ts`) && f.includes(x)))
+  )
   .sort()
 
 console.log(`# effect-otp benchmarks (node ${process.version}, ${new Date().toISOString()})`)

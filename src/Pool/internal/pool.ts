@@ -93,6 +93,8 @@ export class Conn<A> {
   fresh = true
   /** bumped on every lease, so a stale checkin is recognised */
   lease = 0
+  /** the pool-wide number of this connection's latest lease (lease order, for tests) */
+  leaseSeq = 0
 }
 
 /** @internal */
@@ -245,6 +247,7 @@ export class PoolImpl<A, E> {
   created = 0
   destroyed = 0
   timeouts = 0
+  leases = 0
   // connect backoff
   backoffUntil = 0
   failures = 0
@@ -397,6 +400,7 @@ export class PoolImpl<A, E> {
   lease(conn: Conn<A>): void {
     conn.state = "leased"
     conn.lease++
+    conn.leaseSeq = ++this.leases
     this.inUse++
     this.touch()
   }

@@ -45,7 +45,6 @@ import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
-import * as Metric from "effect/Metric"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Pull from "effect/Pull"
 import * as Schedule from "effect/Schedule"
@@ -63,6 +62,7 @@ import type { ChildType } from "./ChildSpec.ts"
 import * as child from "./internal/child.ts"
 import { checkLimit, checkNonNegativeInt, checkPositive } from "./internal/options.ts"
 import { addRestart, makeWindow, type RestartWindow } from "./internal/restartWindow.ts"
+import { type SupervisorMetrics, supervisorMetrics } from "./internal/metrics.ts"
 
 export {
   /** @since 0.1.0 */
@@ -187,23 +187,6 @@ interface Slot {
   step: ((now: number, input: number) => Pull.Pull<[unknown, Duration.Duration], unknown, unknown>) | undefined
 }
 
-const metrics = {
-  active: Metric.gauge("effect_otp_children_active", { description: "children currently running" }),
-  restarts: Metric.counter("effect_otp_child_restarts_total", { description: "child restarts", incremental: true }),
-  crashes: Metric.counter("effect_otp_child_crashes_total", {
-    description: "abnormal child exits (failures and defects)",
-    incremental: true
-  }),
-  startFailures: Metric.counter("effect_otp_child_start_failures_total", {
-    description: "child starts (including restarts) that failed",
-    incremental: true
-  }),
-  abandoned: Metric.counter("effect_otp_child_shutdown_abandoned_total", {
-    description: "children that did not stop within their shutdown duration and were abandoned",
-    incremental: true
-  })
-}
-
 const Proto = {
   [TypeId]: { _X: (x: unknown) => x },
   pipe() {
@@ -229,13 +212,7 @@ class SupervisorImpl implements child.Host {
   active = 0
   workers = 0
   supervisors = 0
-  readonly m: {
-    readonly active: Metric.Metric<number, unknown>
-    readonly restarts: Metric.Metric<number, unknown>
-    readonly crashes: Metric.Metric<number, unknown>
-    readonly startFailures: Metric.Metric<number, unknown>
-    readonly abandoned: Metric.Metric<number, unknown>
-  }
+  readonly m: SupervisorMetrics
 
   constructor(
     readonly name: string,
@@ -248,14 +225,7 @@ class SupervisorImpl implements child.Host {
     readonly context: Context.Context<never>,
     readonly clock: Clock.Clock
   ) {
-    const attrs = { supervisor: name }
-    this.m = {
-      active: Metric.withAttributes(metrics.active, attrs),
-      restarts: Metric.withAttributes(metrics.restarts, attrs),
-      crashes: Metric.withAttributes(metrics.crashes, attrs),
-      startFailures: Metric.withAttributes(metrics.startFailures, attrs),
-      abandoned: Metric.withAttributes(metrics.abandoned, attrs)
-    }
+    this.m = supervisorMetrics(name)
   }
 
   // ---- bookkeeping -------------------------------------------------------
@@ -339,7 +309,7 @@ class SupervisorImpl implements child.Host {
       if (slot.inc === inc) {
         // startChild's start failed: tell the caller; nothing was stored
         this.starting.delete(inc)
-        const cause = exitCause(exit)
+        const cause = child.exitCause(exit)
         child.settleStart(
           inc,
           this.state !== "open" && Cause.hasInterruptsOnly(cause)
@@ -353,7 +323,7 @@ class SupervisorImpl implements child.Host {
       slot.next = undefined
       slot.pending = undefined
       if (inc.stopping || this.state !== "open" || !this.children.has(slot.inc.pid)) return
-      this.log(Effect.logError(`${describe(slot.inc)} failed to restart`, exitCause(exit)))
+      this.log(Effect.logError(`${describe(slot.inc)} failed to restart`, child.exitCause(exit)))
       this.scheduleRestart(slot)
       return
     }
@@ -367,7 +337,7 @@ class SupervisorImpl implements child.Host {
     const kind = child.exitKind(exit)
     if (kind === "abnormal") {
       this.m.crashes.modifyUnsafe(1, this.context)
-      this.log(Effect.logError(`${describe(inc)} crashed`, exitCause(exit)))
+      this.log(Effect.logError(`${describe(inc)} crashed`, child.exitCause(exit)))
     }
     if (child.shouldRestart(inc.spec.restart, kind)) this.scheduleRestart(slot)
     else this.removeSlot(slot)
@@ -499,9 +469,6 @@ let restartDepth = 0
 
 const describe = (inc: child.Incarnation): string =>
   inc.spec.id === undefined ? `child (pid ${inc.pid})` : `child ${showValue(inc.spec.id)} (pid ${inc.pid})`
-
-const exitCause = (exit: Exit.Exit<unknown, unknown>): Cause.Cause<unknown> =>
-  exit._tag === "Failure" ? exit.cause : Cause.empty
 
 const impl = <X>(self: DynamicSupervisor<X>): SupervisorImpl => self as unknown as SupervisorImpl
 

@@ -221,6 +221,10 @@ export const stopFiber = (fiber: Fiber.Fiber<unknown, unknown>, policy: Shutdown
   }
 }
 
+/** The cause of a failed exit, or an empty cause. @internal */
+export const exitCause = (exit: Exit.Exit<unknown, unknown>): Cause.Cause<unknown> =>
+  exit._tag === "Failure" ? exit.cause : Cause.empty
+
 /** How a child's exit counts for its restart policy. @internal */
 export type ExitKind = "normal" | "shutdown" | "abnormal"
 

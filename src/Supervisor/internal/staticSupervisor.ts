@@ -8,18 +8,17 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Metric from "effect/Metric"
 import { RestartIntensityExceeded, SupervisorStopped, showValue } from "../../Errors.ts"
 import type { ChildSpec } from "../ChildSpec.ts"
 import * as child from "./child.ts"
 import { addRestart, makeWindow, type RestartWindow } from "./restartWindow.ts"
+import { type SupervisorMetrics, supervisorMetrics } from "./metrics.ts"
 
 /** @internal */
 export type Strategy = "oneForOne" | "oneForAll" | "restForOne"
@@ -56,26 +55,6 @@ type Message =
 
 type Call = Extract<Message, { _tag: "Call" }>
 
-const metrics = {
-  active: Metric.gauge("effect_otp_children_active", { description: "children currently running" }),
-  restarts: Metric.counter("effect_otp_child_restarts_total", { description: "child restarts", incremental: true }),
-  crashes: Metric.counter("effect_otp_child_crashes_total", {
-    description: "abnormal child exits (failures and defects)",
-    incremental: true
-  }),
-  startFailures: Metric.counter("effect_otp_child_start_failures_total", {
-    description: "child starts (including restarts) that failed",
-    incremental: true
-  }),
-  abandoned: Metric.counter("effect_otp_child_shutdown_abandoned_total", {
-    description: "children that did not stop within their shutdown duration and were abandoned",
-    incremental: true
-  })
-}
-
-const exitCause = (exit: Exit.Exit<unknown, unknown>): Cause.Cause<unknown> =>
-  exit._tag === "Failure" ? exit.cause : Cause.empty
-
 /** @internal */
 export class StaticSupervisor implements child.Host {
   state: "open" | "stopping" | "stopped" = "open"
@@ -95,7 +74,7 @@ export class StaticSupervisor implements child.Host {
   /** incarnations whose start succeeded and that have not exited */
   running = 0
   gaugeDirty = false
-  readonly m: { readonly [K in keyof typeof metrics]: Metric.Metric<number, unknown> }
+  readonly m: SupervisorMetrics
 
   constructor(
     readonly name: string,
@@ -106,14 +85,7 @@ export class StaticSupervisor implements child.Host {
     readonly context: Context.Context<never>,
     readonly clock: Clock.Clock
   ) {
-    const attrs = { supervisor: name }
-    this.m = {
-      active: Metric.withAttributes(metrics.active, attrs),
-      restarts: Metric.withAttributes(metrics.restarts, attrs),
-      crashes: Metric.withAttributes(metrics.crashes, attrs),
-      startFailures: Metric.withAttributes(metrics.startFailures, attrs),
-      abandoned: Metric.withAttributes(metrics.abandoned, attrs)
-    }
+    this.m = supervisorMetrics(name)
   }
 
   // ---- child.Host ----------------------------------------------------------
@@ -140,7 +112,7 @@ export class StaticSupervisor implements child.Host {
   childExited(inc: child.Incarnation, exit: Exit.Exit<unknown, unknown>): void {
     if (!inc.started) {
       this.m.startFailures.modifyUnsafe(1, this.context)
-      child.settleStart(inc, Effect.failCause(exitCause(exit)))
+      child.settleStart(inc, Effect.failCause(child.exitCause(exit)))
       return
     }
     this.touchGauge(-1)
@@ -292,7 +264,7 @@ export class StaticSupervisor implements child.Host {
     const crash =
       kind === "abnormal"
         ? (this.m.crashes.modifyUnsafe(1, this.context),
-          this.logged(Effect.logError(`child ${showValue(slot.id)} (pid ${inc.pid}) crashed`, exitCause(exit))))
+          this.logged(Effect.logError(`child ${showValue(slot.id)} (pid ${inc.pid}) crashed`, child.exitCause(exit))))
         : Effect.void
     if (child.shouldRestart(slot.spec.restart, kind)) return Effect.andThen(crash, this.restart(slot))
     // not restarted: a temporary child's spec goes, a transient one's stays
@@ -342,7 +314,7 @@ export class StaticSupervisor implements child.Host {
   retryLater(slot: Slot, exit: Exit.Exit<void, unknown>): Effect.Effect<void> {
     slot.restarting = true
     this.send({ _tag: "TryAgain", slot })
-    return this.logged(Effect.logError(`child ${showValue(slot.id)} failed to restart`, exitCause(exit)))
+    return this.logged(Effect.logError(`child ${showValue(slot.id)} failed to restart`, child.exitCause(exit)))
   }
 
   giveUp(slot: Slot): Effect.Effect<void> {

@@ -142,30 +142,44 @@ export interface Config<A, E> {
 
 // ---- metrics -------------------------------------------------------------------
 
-/** @internal */
-export const metrics = {
-  open: Metric.gauge("effect_otp_pool_open", { description: "connections open (idle, in use or closing)" }),
-  idle: Metric.gauge("effect_otp_pool_idle", { description: "idle connections" }),
-  inUse: Metric.gauge("effect_otp_pool_in_use", { description: "connections checked out" }),
-  waiting: Metric.gauge("effect_otp_pool_waiting", { description: "callers waiting for a connection" }),
+/** The metric definitions; `attributes` is given per pool (set at construction, not per update). @internal */
+const defineMetrics = (attributes?: Metric.Metric.Attributes) => ({
+  open: Metric.gauge("effect_otp_pool_open", {
+    description: "connections open (idle, in use or closing)",
+    attributes
+  }),
+  idle: Metric.gauge("effect_otp_pool_idle", { description: "idle connections", attributes }),
+  inUse: Metric.gauge("effect_otp_pool_in_use", { description: "connections checked out", attributes }),
+  waiting: Metric.gauge("effect_otp_pool_waiting", { description: "callers waiting for a connection", attributes }),
   waitTime: Metric.histogram("effect_otp_pool_wait_millis", {
     description: "how long callers that had to wait waited for a connection (ms)",
-    boundaries: Metric.exponentialBoundaries({ start: 1, factor: 2, count: 16 })
+    boundaries: Metric.exponentialBoundaries({ start: 1, factor: 2, count: 16 }),
+    attributes
   }),
-  created: Metric.counter("effect_otp_pool_created_total", { description: "connections opened", incremental: true }),
+  created: Metric.counter("effect_otp_pool_created_total", {
+    description: "connections opened",
+    incremental: true,
+    attributes
+  }),
   destroyed: Metric.counter("effect_otp_pool_destroyed_total", {
     description: "connections closed",
-    incremental: true
+    incremental: true,
+    attributes
   }),
   timeouts: Metric.counter("effect_otp_pool_timeouts_total", {
     description: "checkouts that failed with PoolTimeout",
-    incremental: true
+    incremental: true,
+    attributes
   }),
   connectFailures: Metric.counter("effect_otp_pool_connect_failures_total", {
     description: "connect attempts that failed",
-    incremental: true
+    incremental: true,
+    attributes
   })
-}
+})
+
+/** @internal */
+export const metrics = defineMetrics()
 
 const defaultBackoffMillis = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 10_000)
 
@@ -269,17 +283,8 @@ export class PoolImpl<A, E> {
     readonly clock: Clock.Clock
   ) {
     const attrs = { pool: config.name }
-    this.m = {
-      open: Metric.withAttributes(metrics.open, attrs),
-      idle: Metric.withAttributes(metrics.idle, attrs),
-      inUse: Metric.withAttributes(metrics.inUse, attrs),
-      waiting: Metric.withAttributes(metrics.waiting, attrs),
-      waitTime: Metric.withAttributes(metrics.waitTime, attrs),
-      created: Metric.withAttributes(metrics.created, attrs),
-      destroyed: Metric.withAttributes(metrics.destroyed, attrs),
-      timeouts: Metric.withAttributes(metrics.timeouts, attrs),
-      connectFailures: Metric.withAttributes(metrics.connectFailures, attrs)
-    }
+    // attributes fixed at construction: `withAttributes` would rebuild a context on every update
+    this.m = defineMetrics(attrs)
   }
 
   get name(): string {

@@ -44,14 +44,20 @@ const collect = <A, E>(stream: Stream.Stream<A, E>, time: number = 10_000) =>
  * fibers run in between: under a scheduler that yields every few operations a
  * single `adjust` may pass before a task has even started its sleep.
  */
-const collectPatiently = <A, E>(stream: Stream.Stream<A, E>, limit: number = 5_000) =>
+const collectPatiently = <A, E>(
+  stream: Stream.Stream<A, E>,
+  limit: number = 5_000
+): Effect.Effect<Exit.Exit<Array<A>, E | string>> =>
   Effect.gen(function* () {
     const fiber = yield* Effect.forkChild(Stream.runCollect(stream))
     for (let t = 0; t < limit && fiber.pollUnsafe() === undefined; t++) {
       yield* Effect.yieldNow
       yield* TestClock.adjust(1)
     }
-    return yield* Fiber.await(fiber)
+    const exit = fiber.pollUnsafe()
+    if (exit !== undefined) return exit
+    yield* Fiber.interrupt(fiber)
+    return Exit.fail(`the stream did not end within ${limit} ms`)
   })
 
 const labels = <E>(exit: Exit.Exit<ReadonlyArray<Exit.Exit<unknown, unknown>>, E>) =>
@@ -412,6 +418,56 @@ describe("TaskSupervisor.asyncStream supervision", () => {
   )
 })
 
+describe("TaskSupervisor.asyncStream wake-ups", () => {
+  it.effect(
+    "a pull that yields on its way to waiting does not miss the end of a task (found by the property below)",
+    () =>
+      Effect.gen(function* () {
+        // under some MaxOpsBeforeYield (the property found 11) the consumer yields between deciding to wait
+        // and registering its wake-up, and the only task ends in that gap
+        for (let ops = 3; ops <= 40; ops++) {
+          const result = yield* Effect.gen(function* () {
+            const sup = yield* TaskSupervisor.make()
+            const open = yield* Ref.make(0)
+            const task = () =>
+              Effect.acquireUseRelease(
+                Ref.update(open, (n) => n + 1),
+                () => Effect.andThen(Effect.sleep(0), Effect.succeed("done")),
+                () => Ref.update(open, (n) => n - 1)
+              )
+            const stream = Stream.take(
+              TaskSupervisor.asyncStreamNolink(sup, [1], task, { maxConcurrency: 1, ordered: false, maxBuffered: 2 }),
+              1
+            )
+            return labels(yield* collectPatiently(stream, 100))
+          }).pipe(
+            Effect.scoped,
+            Effect.provide(TestClock.layer()),
+            Effect.provideService(Scheduler.MaxOpsBeforeYield, ops)
+          )
+          assert.deepStrictEqual(result, ["ok:done"], `MaxOpsBeforeYield ${ops}`)
+        }
+      })
+  )
+
+  it.effect("timeouts fire whatever the scheduler's yield frequency", () =>
+    Effect.gen(function* () {
+      const sup = yield* TaskSupervisor.make()
+      for (let ops = 3; ops <= 16; ops++) {
+        const exit = yield* collectPatiently(
+          TaskSupervisor.asyncStreamNolink(sup, [1, 2, 3], (n) => (n === 1 ? Effect.void : Effect.never), {
+            maxConcurrency: 1,
+            timeout: 100,
+            onTimeout: "killTask"
+          }).pipe(Stream.provideService(Scheduler.MaxOpsBeforeYield, ops)),
+          1000
+        )
+        assert.deepStrictEqual(labels(exit), ["ok:undefined", "exit:TaskTimeout", "exit:TaskTimeout"])
+      }
+    }).pipe(Effect.scoped)
+  )
+})
+
 describe("TaskSupervisor.asyncStream options", () => {
   const invalid = (options: TaskSupervisor.AsyncStreamOptions, field: string) =>
     Effect.gen(function* () {
@@ -519,7 +575,7 @@ describe("TaskSupervisor.asyncStream property", () => {
                 )
               )
           ),
-          { numRuns: 150, timeout: 2000 }
+          { numRuns: 150 }
         )
       )
   )

@@ -93,6 +93,8 @@ export class Run implements Member {
   failure: Cause.Cause<unknown> | undefined = undefined
   closed = false
   waiter: (() => void) | undefined = undefined
+  /** counts wake-ups, so a pull that decided to wait can tell it missed one */
+  events = 0
   refilling = false
   watchdog: Fiber.Fiber<unknown, unknown> | undefined = undefined
   watchWaiter: (() => void) | undefined = undefined
@@ -241,6 +243,7 @@ export class Run implements Member {
   }
 
   wake(): void {
+    this.events++
     const w = this.waiter
     if (w !== undefined) {
       this.waiter = undefined
@@ -285,6 +288,8 @@ export class Run implements Member {
       if (rec === undefined) {
         return Effect.andThen(
           Effect.callback<void>((resume) => {
+            // a task may have started while this fiber yielded on its way here
+            if (this.oldest() !== undefined) return resume(Effect.void)
             this.watchWaiter = () => resume(Effect.void)
           }),
           loop
@@ -356,8 +361,11 @@ export class Run implements Member {
       return Effect.flatMap(this.fetch(this.input.pull), () => this.step())
     }
     if (inputEmpty && this.inputDone && !this.pending()) return Cause.done()
+    const seen = this.events
     return Effect.flatMap(
       Effect.callback<void>((resume) => {
+        // the fiber may have yielded between deciding to wait and getting here
+        if (this.events !== seen) return resume(Effect.void)
         // resumed through the scheduler, not inside the finishing task's exit observers
         this.waiter = () => resume(wakeUp)
         return Effect.sync(() => {

@@ -72,12 +72,12 @@
  *
  * | ops/s (p99 wait) | 1 caller | 100 callers | 100 callers, body yields once |
  * | --- | --- | --- | --- |
- * | this pool | 1.77M | 1.73M (0.0005 ms) | 324k (1.3 ms) |
- * | Effect `Pool` | 1.25M | 0.42M (0.58 ms) | 235k (3.6 ms) |
- * | generic-pool | 1.48M | 1.38M (0.15 ms) | 592k (1.0 ms) |
- * | tarn | 0.56M | 0.53M (0.38 ms) | 367k (0.91 ms) |
+ * | this pool | 1.81M | 1.39M (0.0005 ms) | 403k (0.40 ms) |
+ * | Effect `Pool` | 1.41M | 0.35M (2.5 ms) | 291k (2.1 ms) |
+ * | generic-pool | 1.50M | 1.16M (0.15 ms) | 686k (0.23 ms) |
+ * | tarn | 0.58M | 0.50M (0.69 ms) | 377k (0.77 ms) |
  *
- * Over three runs the ratios to generic-pool were 0.92–1.20x (1 caller) and
+ * Over four runs the ratios to generic-pool were 0.92–1.21x (1 caller) and
  * 0.96–1.27x (100 callers), and to Effect's `Pool` 3.7–4.1x (100 callers).
  *
  * Effect's `Pool` takes a semaphore permit and builds a Scope per `get`, and
@@ -90,7 +90,7 @@
  * instead made callers convoy (100 callers: 0.4M ops/s instead of 1.5M in the
  * same run). When the borrower's body really suspends ("yields once"), the
  * cost is the Effect runtime's fiber suspend/resume: still 1.4–1.8x Effect's
- * `Pool`, but about half of generic-pool, whose waiters are plain promises.
+ * `Pool`, but 0.55–0.65x generic-pool, whose waiters are plain promises.
  *
  * @since 0.1.0
  */

@@ -237,11 +237,14 @@ export const awaitMany = <A, E>(
   Effect.suspend((): Effect.Effect<Array<A>, E | TaskTimeout> => {
     const list = Array.from(tasks)
     const values: Array<A> = new Array(list.length)
+    const waiting: Array<boolean> = new Array(list.length).fill(false)
     let pending = 0
     for (let i = 0; i < list.length; i++) {
       const exit = list[i]!.fiber.pollUnsafe()
-      if (exit === undefined) pending++
-      else if (exit._tag === "Failure") return Effect.failCause(exit.cause)
+      if (exit === undefined) {
+        pending++
+        waiting[i] = true
+      } else if (exit._tag === "Failure") return Effect.failCause(exit.cause)
       else values[i] = exit.value
     }
     if (pending === 0) return Effect.succeed(values)
@@ -261,8 +264,9 @@ export const awaitMany = <A, E>(
           stop()
           resume(result)
         }
+        // a task that ended since the check above is reported at once by addObserver
         list.forEach((task, i) => {
-          if (task.fiber.pollUnsafe() !== undefined) return
+          if (!waiting[i] || over) return
           removes.push(
             task.fiber.addObserver((exit) => {
               if (exit._tag === "Failure") return end(Effect.failCause(exit.cause))
@@ -366,8 +370,9 @@ export const yieldMany = <A, E>(
             stop()
             resume(Effect.succeed(timedOut))
           }
+          // a task that ended since the snapshot is reported at once by addObserver
           list.forEach((task, i) => {
-            if (results[i] !== undefined) return
+            if (results[i] !== undefined || over) return
             removes.push(
               task.fiber.addObserver((exit) => {
                 results[i] = exit

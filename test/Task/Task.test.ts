@@ -3,7 +3,7 @@
  * cases marked Y/A (§9.7) and reliability C.5.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Option, Ref } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Option, Ref, Scheduler } from "effect"
 import { TestClock } from "effect/testing"
 import { Task, TaskSupervisor } from "effect-otp"
 
@@ -195,6 +195,28 @@ describe("Task.awaitMany", () => {
       yield* TestClock.adjust("10 millis")
       assert.deepStrictEqual(yield* Fiber.await(fiber), Exit.fail("oops"))
     }).pipe(Effect.scoped)
+  )
+})
+
+describe("Task.awaitMany and Task.yieldMany under scheduler yields", () => {
+  it.effect("a task that ends while the caller yields on its way to waiting is not missed", () =>
+    Effect.gen(function* () {
+      for (let ops = 3; ops <= 30; ops++) {
+        const result = yield* Effect.gen(function* () {
+          const sup = yield* TaskSupervisor.make()
+          const tasks = yield* Effect.forEach([0, 1, 2], (n) =>
+            TaskSupervisor.asyncNolink(sup, Effect.as(Effect.yieldNow, n))
+          )
+          const values = yield* Task.awaitMany(tasks, "infinity")
+          const exits = yield* Task.yieldMany(tasks, { timeout: "infinity" })
+          return [values, exits.map(Option.isSome)]
+        }).pipe(Effect.scoped, Effect.provideService(Scheduler.MaxOpsBeforeYield, ops))
+        assert.deepStrictEqual(result, [
+          [0, 1, 2],
+          [true, true, true]
+        ])
+      }
+    })
   )
 })
 

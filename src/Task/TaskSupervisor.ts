@@ -30,10 +30,10 @@
  * `npm run bench -- task` on this project's shared 2-core machine (medians of
  * interleaved runs): a trivial task made as a `DynamicSupervisor` child
  * (`startChild(ChildSpec.task(...))` plus a Deferred for its result) costs
- * 3.4 µs, `async` + `Task.await` 1.9 µs, `Effect.forkChild` + `Fiber.join`
- * 2.5 µs; `asyncStream` costs 0.3–0.5 µs per trivial item against
- * 0.24–0.37 µs for `Effect.forEach({ concurrency })` (1.3–1.5x), where going
- * through `startChild` would cost 10x. `async` tasks get their own Scope
+ * 4.3 µs, `async` + `Task.await` 2.3 µs, `Effect.forkChild` + `Fiber.join`
+ * 2.9 µs; `asyncStream` costs 0.30 µs per trivial item against 0.25 µs for
+ * `Effect.forEach({ concurrency })` (1.2x), where going through
+ * `startChild` would cost over 10x. `async` tasks get their own Scope
  * (released inside the task when it ends, like any child's); `asyncStream`
  * tasks do not, because a Scope per task costs about as much again as the
  * fiber itself (0.10 µs for a bare fiber, 0.26 µs with a Scope, measured

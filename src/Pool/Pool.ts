@@ -97,6 +97,7 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -199,6 +200,8 @@ export interface Options<A, E, R> {
   readonly healthCheck?: ((conn: A) => Effect.Effect<unknown, unknown, R>) | undefined
   /** Also check idle connections this often. @default never */
   readonly healthCheckInterval?: Duration.Input | undefined
+  /** A health check that takes longer fails: the connection is closed, never put back (#85). @default no limit */
+  readonly healthCheckTimeout?: Duration.Input | undefined
   /**
    * Runs when a borrower failed or was interrupted holding the connection
    * (e.g. `ROLLBACK`). Success: the connection is reused; failure: it is
@@ -274,6 +277,9 @@ const millisOf = (
   return millis
 }
 
+/** A health check overran `healthCheckTimeout`; internal: it only evicts the connection. */
+class HealthCheckTimeout extends Data.TaggedError("HealthCheckTimeout")<{ readonly millis: number }> {}
+
 const isInt = (u: unknown): u is number => typeof u === "number" && Number.isInteger(u)
 
 const validate = <A, E, R>(options: Options<A, E, R>): Config<A, E> | InvalidOptions => {
@@ -304,6 +310,16 @@ const validate = <A, E, R>(options: Options<A, E, R>): Config<A, E> | InvalidOpt
   if (checkout instanceof InvalidOptions) return checkout
   const interval = millisOf("healthCheckInterval", options.healthCheckInterval, undefined, true)
   if (interval instanceof InvalidOptions) return interval
+  const checkTimeout = millisOf("healthCheckTimeout", options.healthCheckTimeout, undefined, true)
+  if (checkTimeout instanceof InvalidOptions) return checkTimeout
+  const check = options.healthCheck
+  const healthCheck =
+    check === undefined || checkTimeout === Infinity
+      ? check
+      : (conn: A) =>
+          Effect.flatMap(Effect.timeoutOption(check(conn), checkTimeout), (o) =>
+            o._tag === "Some" ? Effect.void : Effect.fail(new HealthCheckTimeout({ millis: checkTimeout }))
+          )
   const drain = millisOf("drainTimeout", options.drainTimeout, defaults.drainTimeout, false)
   if (drain instanceof InvalidOptions) return drain
   const closeTimeout = options.closeTimeout ?? defaults.closeTimeout
@@ -319,7 +335,7 @@ const validate = <A, E, R>(options: Options<A, E, R>): Config<A, E> | InvalidOpt
     checkoutTimeoutMillis: checkout,
     maxWaiting,
     strategy,
-    healthCheck: options.healthCheck,
+    healthCheck,
     healthCheckIntervalMillis: interval,
     reset: options.reset,
     connectBackoff: options.connectBackoff,

@@ -48,7 +48,9 @@ describe("make", () => {
         [{ max: 2, idleTimeout: 0 }, "idleTimeout", 0],
         [{ max: 2, maxWaiting: -1 }, "maxWaiting", -1],
         [{ max: 2, strategy: "random" as any }, "strategy", "random"],
-        [{ max: 2, drainTimeout: Number.NaN }, "drainTimeout", Number.NaN]
+        [{ max: 2, drainTimeout: Number.NaN }, "drainTimeout", Number.NaN],
+        [{ max: 2, healthCheckTimeout: 0 }, "healthCheckTimeout", 0],
+        [{ max: 2, closeTimeout: -1 }, "closeTimeout", -1]
       ]
       for (const [options, field, value] of cases) {
         const error = yield* Effect.flip(open(db, options))
@@ -422,6 +424,49 @@ describe("checkout", () => {
         assert.deepStrictEqual(db.transcript, ["connect:1", "check:1", "close:1", "connect:2", "q:2"])
         assert.deepInclude(stats(pool), { open: 1, created: 2, destroyed: 1 })
       })
+  )
+
+  it.effect("a health check that overruns healthCheckTimeout evicts the connection (reliability C.6 #85)", () =>
+    Effect.gen(function* () {
+      const db = makeFakeDb()
+      let hang = false
+      const pool = yield* open(db, {
+        max: 2,
+        healthCheck: (conn) => (hang ? Effect.andThen(db.healthCheck(conn), Effect.never) : db.healthCheck(conn)),
+        healthCheckTimeout: "1 second"
+      })
+      yield* use(db, pool)
+      hang = true
+      const caller = yield* Effect.forkChild(use(db, pool))
+      yield* settle
+      yield* TestClock.adjust("999 millis")
+      assert.isUndefined(caller.pollUnsafe())
+      hang = false
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(yield* Fiber.join(caller), 2)
+      yield* eventually(() => db.transcript.includes("close:1"))
+      assert.deepStrictEqual(db.transcript, ["connect:1", "q:1", "check:1", "close:1", "connect:2", "q:2"])
+    })
+  )
+
+  it.effect("a caller interrupted during a health check gives the connection back, not closed", () =>
+    Effect.gen(function* () {
+      const db = makeFakeDb()
+      let hang = false
+      const pool = yield* open(db, {
+        max: 1,
+        healthCheck: (conn) => (hang ? Effect.andThen(db.healthCheck(conn), Effect.never) : db.healthCheck(conn))
+      })
+      yield* use(db, pool)
+      hang = true
+      const caller = yield* Effect.forkChild(Effect.scoped(Pool.checkout(pool)))
+      yield* settle
+      assert.strictEqual(stats(pool).inUse, 1)
+      yield* Fiber.interrupt(caller)
+      assert.deepInclude(stats(pool), { inUse: 0, idle: 1, open: 1, destroyed: 0 })
+      hang = false
+      assert.strictEqual(yield* use(db, pool), 1)
+    })
   )
 
   it.effect("healthCheckInterval finds dead idle connections in the background", () =>

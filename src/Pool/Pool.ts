@@ -28,7 +28,8 @@
  *   nothing; one interrupted just as a connection was handed to it gives it
  *   back to the next caller (#71, #73).
  * - Connect failures: the callers the pool was opening connections for get
- *   the failure (the `connect` error, typed), and the pool backs off
+ *   the failure (the `connect` error, typed) — every waiter, when no
+ *   connection is open and none is being opened — and the pool backs off
  *   (`connectBackoff`, by default 100 ms doubling to 10 s) instead of
  *   retrying in a loop. While it backs off, a checkout that would need a new
  *   connection fails at once with the last connect failure; callers waiting

@@ -352,6 +352,48 @@ describe("checkout", () => {
   )
 
   it.effect(
+    "with more waiters than max and no connection open, every waiter gets the connect failure (reliability C.6 #68)",
+    () =>
+      Effect.gen(function* () {
+        const db = makeFakeDb()
+        db.script([], "fail")
+        const pool = yield* open(db, { max: 2 })
+        const callers = yield* Effect.forEach([1, 2, 3, 4, 5], () => Effect.forkChild(Effect.flip(use(db, pool))))
+        const errors = yield* Effect.forEach(callers, Fiber.join)
+        assert.deepStrictEqual(
+          errors.map((e) => e._tag),
+          ["ConnectError", "ConnectError", "ConnectError", "ConnectError", "ConnectError"]
+        )
+        assert.strictEqual(db.attempts(), 2)
+        assert.deepInclude(stats(pool), { open: 0, creating: 0, waiting: 0, timeouts: 0 })
+      })
+  )
+
+  it.effect("waiters for a busy pool keep waiting through a replacement's connect failure", () =>
+    Effect.gen(function* () {
+      const db = makeFakeDb()
+      const pool = yield* open(db, { max: 2 })
+      const a = yield* borrow(pool)
+      const b = yield* borrow(pool)
+      yield* eventually(() => stats(pool).inUse === 2)
+      // b's connection goes bad; its replacement fails to connect
+      const conns = [...(pool as unknown as { all: Set<{ value: FakeConn }> }).all].map((c) => c.value)
+      yield* Pool.invalidate(pool, conns[1]!)
+      db.script(["fail"])
+      const waiters = yield* Effect.forEach([1, 2], () => Effect.forkChild(Effect.exit(use(db, pool))))
+      yield* settle
+      yield* b.release
+      yield* settle
+      // the first waiter got the connect failure; the second still waits for a's connection
+      assert.strictEqual(stats(pool).waiting, 1)
+      yield* a.release
+      const exits = yield* Effect.forEach(waiters, Fiber.join)
+      assert.isTrue(Exit.isFailure(exits[0]!))
+      assert.deepStrictEqual(exits[1], Exit.succeed(1))
+    })
+  )
+
+  it.effect(
     "while backing off, a checkout that needs a new connection fails at once; after the delay it connects again (reliability C.6 #75)",
     () =>
       Effect.gen(function* () {

@@ -625,8 +625,9 @@ export class PoolImpl<A, E> {
     const now = this.now()
     const wasBackingOff = now < this.backoffUntil
     this.lastFailure = cause
-    // the waiters the pool would have created a connection for get the failure instead (#68)
-    let fail = Math.min(this.headroom(), this.uncovered())
+    // the waiters the pool would have created a connection for get the failure instead (#68);
+    // with no connection open and none coming, that is every waiter: there is nothing else to wait for
+    let fail = this.live() === 0 && this.creating === 0 ? this.waiting : Math.min(this.headroom(), this.uncovered())
     const failed: Array<Waiter<A>> = []
     while (fail > 0) {
       const w = this.dequeue()

@@ -201,6 +201,8 @@ export class Run implements Member {
     }
     fiber.addObserver(this.onExit(rec))
     this.fifo.push(rec)
+    // finished records are dropped here too, not only by the watchdog (there is none without a timeout)
+    if (this.fifo.length - this.fifoHead > 2 * this.config.maxConcurrency + 64) this.oldest()
     if (rec.deadline !== Infinity) {
       if (this.watchdog === undefined) this.startWatchdog()
       else if (this.watchWaiter !== undefined) {

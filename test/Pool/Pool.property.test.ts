@@ -81,7 +81,12 @@ const runCommands = (commands: ReadonlyArray<Command>, reset: boolean, checked: 
           }),
         ...(reset ? { reset: () => Effect.void } : {}),
         // an asynchronous health check (#78): a caller holds the connection across a yield
-        ...(checked ? { healthCheck: (conn: FakeConn) => Effect.andThen(Effect.yieldNow, db.healthCheck(conn)) } : {})
+        ...(checked
+          ? {
+              healthCheck: (conn: FakeConn) => Effect.andThen(Effect.yieldNow, db.healthCheck(conn)),
+              healthCheckInterval: "1 minute"
+            }
+          : {})
       }),
       scope
     )

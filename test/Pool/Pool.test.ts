@@ -705,6 +705,30 @@ describe("idle reaping", () => {
     })
   )
 
+  it.effect("background health checks do not reset a connection's idle time", () =>
+    Effect.gen(function* () {
+      const db = makeFakeDb()
+      const pool = yield* open(db, {
+        max: 2,
+        idleTimeout: "150 seconds",
+        healthCheck: db.healthCheck,
+        healthCheckInterval: "1 minute"
+      })
+      yield* use(db, pool)
+      yield* TestClock.adjust("1 minute")
+      yield* settle
+      yield* TestClock.adjust("1 minute")
+      yield* settle
+      assert.deepStrictEqual(db.transcript, ["connect:1", "q:1", "check:1", "check:1"])
+      yield* TestClock.adjust("29 seconds")
+      yield* settle
+      assert.strictEqual(stats(pool).open, 1)
+      yield* TestClock.adjust("1 second")
+      yield* eventually(() => stats(pool).open === 0)
+      assert.deepStrictEqual(db.transcript, ["connect:1", "q:1", "check:1", "check:1", "close:1"])
+    })
+  )
+
   it.effect("a leased connection is never reaped (reliability C.6 #79)", () =>
     Effect.gen(function* () {
       const db = makeFakeDb()

@@ -790,29 +790,54 @@ export class PoolImpl<A, E> {
     )
   }
 
-  /** Checks every idle connection; the dead ones are replaced. */
+  /**
+   * Checks the idle connections one at a time (the others stay available);
+   * a dead one is closed and replaced on demand, a live one goes back with its
+   * idle time kept, so checks never keep a connection from being reaped.
+   */
   checkIdle(): Effect.Effect<void> {
     const check = this.config.healthCheck!
-    return Effect.suspend(() => {
-      const batch = this.idle.splice(0, this.idle.length)
-      for (const c of batch) this.lease(c)
-      return Effect.forEach(
-        batch,
+    return Effect.suspend(() =>
+      Effect.forEach(
+        [...this.idle],
         (conn) =>
-          Effect.exit(check(conn.value)).pipe(
-            Effect.flatMap((exit) =>
-              Effect.sync(() => {
-                if (conn.state !== "leased") return
-                if (Exit.isSuccess(exit)) {
-                  this.unlease(conn)
-                  this.deliver(conn)
-                } else this.discard(conn)
-              })
+          Effect.suspend(() => {
+            if (conn.state !== "idle" || this.state !== "open") return Effect.void
+            this.removeIdle(conn)
+            const since = conn.idleSince
+            this.lease(conn)
+            return Effect.flatMap(Effect.exit(check(conn.value)), (exit) =>
+              Effect.sync(() => this.checked(conn, since, Exit.isSuccess(exit)))
             )
-          ),
+          }),
         { discard: true }
       )
-    }).pipe(Effect.provideContext(this.context)) as Effect.Effect<void>
+    ).pipe(Effect.provideContext(this.context)) as Effect.Effect<void>
+  }
+
+  checked(conn: Conn<A>, idleSince: number, alive: boolean): void {
+    if (conn.state !== "leased") return
+    if (!alive) {
+      this.discard(conn)
+      return
+    }
+    this.unlease(conn)
+    if (this.state !== "open" || this.waiting > 0) {
+      this.deliver(conn)
+      return
+    }
+    // back in its place: the idle list stays ordered by idle time (the reaper reads its front)
+    conn.state = "idle"
+    conn.idleSince = idleSince
+    let i = 0
+    while (i < this.idle.length && this.idle[i]!.idleSince <= idleSince) i++
+    this.idle.splice(i, 0, conn)
+    this.touch()
+    if (this.wakeReaper !== undefined && this.live() > this.config.min) {
+      const wake = this.wakeReaper
+      this.wakeReaper = undefined
+      wake()
+    }
   }
 
   start(): void {

@@ -30,9 +30,9 @@
  * `npm run bench -- task` on this project's shared 2-core machine (medians of
  * interleaved runs): a trivial task made as a `DynamicSupervisor` child
  * (`startChild(ChildSpec.task(...))` plus a Deferred for its result) costs
- * 4.3 µs, `async` + `Task.await` 2.3 µs, `Effect.forkChild` + `Fiber.join`
- * 2.9 µs; `asyncStream` costs 0.30 µs per trivial item against 0.25 µs for
- * `Effect.forEach({ concurrency })` (1.2x), where going through
+ * 4.2 µs, `async` + `Task.await` 2.3 µs, `Effect.forkChild` + `Fiber.join`
+ * 3.0 µs; `asyncStream` costs 0.33–0.38 µs per trivial item against
+ * 0.25–0.32 µs for `Effect.forEach({ concurrency })` (1.2–1.3x), where going through
  * `startChild` would cost over 10x. `async` tasks get their own Scope
  * (released inside the task when it ends, like any child's); `asyncStream`
  * tasks do not, because a Scope per task costs about as much again as the

@@ -31,8 +31,10 @@ const work = (n: number): Effect.Effect<number, InvalidInput> => {
 
 /** why an item did not produce a value */
 const reason = (cause: Cause.Cause<unknown>): string => {
-  const error = Cause.squash(cause) as { _tag?: string; message?: string }
-  return error._tag === "TaskTimeout" ? `timed out: ${error.message}` : `failed with ${error._tag ?? String(error)}`
+  const error = Cause.squash(cause) as { _tag?: string; timeout?: number }
+  return error._tag === "TaskTimeout"
+    ? `timed out after ${error.timeout} ms: its task was stopped`
+    : `failed with ${error._tag ?? String(error)}`
 }
 
 const program = Effect.gen(function* () {

@@ -172,15 +172,40 @@ class Impl {
   toJSON(): unknown {
     return { _id: "RateLimitedSupervisor", name: this.name, live: this.live(), maxLive: this.maxLive }
   }
-  /** Wraps a spec so that every incarnation re-checks the queue when it ends, and restarts take an admission. */
-  wrap<A, E, R>(spec: ChildSpec.ChildSpec<A, E, R>, key: string | undefined): ChildSpec.ChildSpec<A, E, R> {
+  /**
+   * Wraps a spec so that each incarnation's admission is dated when its
+   * `start` begins, every incarnation re-checks the queue when it ends, and
+   * restarts take an admission.
+   */
+  wrap<A, E, R>(
+    spec: ChildSpec.ChildSpec<A, E, R>,
+    key: string | undefined,
+    admission: { at: number }
+  ): ChildSpec.ChildSpec<A, E, R> {
     let incarnations = 0
+    const core = this.core
+    const begin = Effect.suspend(() => {
+      core.retime(key, admission.at)
+      return spec.start
+    })
     const start = Effect.withFiber((fiber) => {
       // when this incarnation ends and the supervisor has counted it out, admit whoever waits for its slot
       const dispatcher = fiber.currentDispatcher
-      fiber.addObserver(() => dispatcher.scheduleTask(() => this.core.drain(), 0))
-      if (incarnations++ === 0 || !this.limitRestarts) return spec.start
-      return Effect.andThen(this.core.take(key, true), spec.start)
+      fiber.addObserver(() => {
+        if (core.queued > 0) dispatcher.scheduleTask(() => core.drain(), 0)
+      })
+      if (incarnations++ === 0) {
+        // the first start was admitted by startChild: date the admission now, as the start begins
+        core.retime(key, admission.at)
+        return spec.start
+      }
+      if (!this.limitRestarts) return spec.start
+      return Effect.andThen(
+        core.take(key, true, (now) => {
+          admission.at = now
+        }),
+        begin
+      )
     }) as Effect.Effect<A, E, R | Scope.Scope>
     return { ...spec, start }
   }
@@ -404,15 +429,17 @@ export const startChild: {
       // a bad spec is rejected before it queues or spends anything
       if (resolved.invalid !== undefined) return Effect.fail(resolved.invalid)
       const key = options?.key
-      const wrapped = s.wrap(resolved, key)
+      const admission = { at: 0 }
+      const wrapped = s.wrap(resolved, key, admission)
       const release = Effect.sync(() => {
         s.inFlight--
-        s.core.drain()
+        if (s.core.queued > 0) s.core.drain()
       })
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(
           restore(
-            s.core.take(key, false, () => {
+            s.core.take(key, false, (now) => {
+              admission.at = now
               s.inFlight++
             })
           ),

@@ -151,6 +151,52 @@ describe("SlidingWindow", () => {
     assert.strictEqual(alg.inWindow(9999.9), 10_000)
   })
 
+  it("retime moves an admission to when its work began, keeping the log sorted", () => {
+    const alg = new SlidingWindow(sliding(3, 1000))
+    simulate(alg, [0, 10, 20])
+    alg.retime(10, 25)
+    assert.deepStrictEqual(alg.log(), [0, 20, 25])
+    // the next admission is now planned from the retimed log
+    assert.strictEqual(alg.nextAt(30), 1000)
+    alg.retime(0, 5)
+    assert.strictEqual(alg.nextAt(30), 1005)
+    alg.retime(99, 100) // unknown: nothing happens
+    alg.retime(25, 20) // earlier: nothing happens
+    assert.deepStrictEqual(alg.log(), [5, 20, 25])
+  })
+
+  it("property: admissions dated when their work began never exceed limit in any window of start times", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.array(fc.record({ gap: fc.integer({ min: 0, max: 200 }), delay: fc.integer({ min: 0, max: 50 }) }), {
+          maxLength: 200
+        }),
+        (limit, window, reqs) => {
+          const alg = new SlidingWindow(sliding(limit, window))
+          const starts: Array<number> = []
+          let now = 0
+          for (const r of reqs) {
+            now = admitAt(alg, now + r.gap)
+            // the work begins `delay` later, before the next admission is decided
+            alg.retime(now, now + r.delay)
+            starts.push(now + r.delay)
+            now += r.delay
+          }
+          assert.isAtMost(
+            maxInAnyWindow(
+              [...starts].sort((a, b) => a - b),
+              window
+            ),
+            limit
+          )
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+
   it("raising limit and window counts forgotten admissions no earlier than they were", () => {
     // found by the reconfiguration property: 4 at t=0 with limit 3 (the 4th at 1000), then limit 4 per 1001 ms
     const alg = new SlidingWindow(sliding(3, 1000))

@@ -50,6 +50,12 @@ export interface Algorithm {
   idle(now: number): boolean
   /** Applies new limits from `now` on, keeping what has been admitted. */
   reconfigure(limits: Limits, now: number): void
+  /**
+   * Moves an admission recorded at `from` to the later time `to`, when the
+   * work it admitted actually began (later is always safe: it only delays
+   * what comes after).
+   */
+  retime(from: number, to: number): void
 }
 
 /**
@@ -156,6 +162,21 @@ export class SlidingWindow implements Algorithm {
     this.limits = limits
   }
 
+  retime(from: number, to: number): void {
+    if (!(to > from)) return
+    // the newest entry recorded at `from` (usually the last one; `admit` may have
+    // recorded the planned time, within EPSILON of the clock reading)
+    let i = this.entries.length - 1
+    while (i >= this.head && this.entries[i]! > from + EPSILON) i--
+    if (i < this.head || this.entries[i]! < from - EPSILON) return
+    // keep the log sorted: slide the later entries that are still < to one place back
+    while (i + 1 < this.entries.length && this.entries[i + 1]! < to) {
+      this.entries[i] = this.entries[i + 1]!
+      i++
+    }
+    this.entries[i] = to
+  }
+
   /** The remembered admission times, oldest first (for tests). */
   log(): Array<number> {
     return this.entries.slice(this.head)
@@ -216,6 +237,10 @@ export class TokenBucket implements Algorithm {
 
   idle(now: number): boolean {
     return this.tat <= now
+  }
+
+  retime(_from: number, _to: number): void {
+    // a bucket counts tokens, not times: when the work began does not change them
   }
 
   reconfigure(limits: Limits, now: number): void {

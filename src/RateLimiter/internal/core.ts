@@ -28,7 +28,7 @@ export interface Waiter {
   readonly lane: Lane
   readonly priority: boolean
   readonly enqueuedAt: number
-  readonly onAdmit: (() => void) | undefined
+  readonly onAdmit: ((now: number) => void) | undefined
   resume: ((effect: Effect.Effect<void, unknown>) => void) | undefined
   prev: Waiter | undefined
   next: Waiter | undefined
@@ -265,7 +265,7 @@ export class Core {
     this.admitted++
     this.m.admissions.updateUnsafe(1, this.context)
     this.m.wait.updateUnsafe(now - w.enqueuedAt, this.context)
-    w.onAdmit?.()
+    w.onAdmit?.(now)
     const resume = w.resume!
     w.resume = undefined
     resume(Effect.void)
@@ -275,7 +275,7 @@ export class Core {
    * Waits for admission. `priority` waiters (restarts) go before every
    * ordinary one, skip the gate and are never rejected for a full queue.
    */
-  take(key: string | undefined, priority: boolean, onAdmit?: () => void): Effect.Effect<void, unknown> {
+  take(key: string | undefined, priority: boolean, onAdmit?: (now: number) => void): Effect.Effect<void, unknown> {
     return Effect.suspend(() => {
       if (this.closed !== undefined) return this.closed
       const now = this.now()
@@ -293,7 +293,7 @@ export class Core {
         this.admitted++
         this.m.admissions.updateUnsafe(1, this.context)
         this.m.wait.updateUnsafe(0, this.context)
-        onAdmit?.()
+        onAdmit?.(now)
         return Effect.void
       }
       if (!priority && this.queued >= this.maxQueue) {
@@ -308,6 +308,14 @@ export class Core {
         return Effect.sync(() => this.abandon(w))
       })
     })
+  }
+
+  /** The work admitted at `at` (for `key`) begins now: the admission is moved to now. */
+  retime(key: string | undefined, at: number): void {
+    const now = this.now()
+    if (!(now > at)) return
+    this.global.retime(at, now)
+    this.lanes.get(key)?.alg?.retime(at, now)
   }
 
   // ---- admission ----------------------------------------------------------------

@@ -330,10 +330,12 @@ const startTask = <A, E, R>(
  *   the supervisor: counted, held against `maxChildren` (`MaxChildren` when
  *   full), stopped by its `shutdown` policy when the supervisor stops
  *   (`SupervisorStopped` after that).
- * - Ownership: when the calling fiber ends — by failure, interruption, or
- *   success without awaiting — the task is interrupted. (Elixir's link spares
- *   a linked task when its caller exits normally; a task nobody can await any
- *   more is a leak, so here it ends.) `Task.ignore` releases it.
+ * - Ownership: when the calling fiber fails or is interrupted, the task is
+ *   interrupted (Elixir's link). A caller that ends normally leaves its
+ *   unfinished tasks to the supervisor, as a normal exit does not travel
+ *   along an Elixir link — so `async` from a helper fiber (e.g. inside
+ *   `Effect.forEach(..., { concurrency })`) does not kill the task when the
+ *   helper returns. `Task.ignore` releases a task from its owner.
  * - Its failure reaches the caller only through `Task.await`.
  *
  * **Example** (Two lookups in parallel)

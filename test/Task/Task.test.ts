@@ -286,16 +286,21 @@ describe("Task.yieldMany", () => {
     Effect.gen(function* () {
       const sup = yield* TaskSupervisor.make()
       const { gate, effect } = yield* gated(1)
+      const started = yield* Deferred.make<Task.Task<number>>()
       const caller = yield* Effect.forkChild(
         Effect.gen(function* () {
           const task = yield* TaskSupervisor.async(sup, effect)
+          yield* Deferred.succeed(started, task)
           yield* Task.yieldMany([task], { timeout: "10 millis", onTimeout: "ignore" })
-          return task
+          return yield* Effect.fail("the caller fails")
         })
       )
       yield* TestClock.adjust("10 millis")
-      const task = yield* Fiber.join(caller)
-      // the caller has ended, and the ignored task runs on
+      assert.deepStrictEqual(yield* Fiber.await(caller), Exit.fail("the caller fails"))
+      // let every observer of the caller's exit run (this fiber was resumed by the first of them)
+      yield* Effect.yieldNow
+      const task = yield* Deferred.await(started)
+      // the caller failed, and the ignored task runs on
       assert.strictEqual(yield* live(sup), 1)
       yield* Deferred.succeed(gate, undefined)
       assert.deepStrictEqual(yield* Task.yield(task), Option.some(Exit.succeed(1)))
@@ -426,13 +431,18 @@ describe("Task.ignore", () => {
     Effect.gen(function* () {
       const sup = yield* TaskSupervisor.make()
       const { gate, effect } = yield* gated("late")
+      const released = yield* Deferred.make<readonly [Task.Task<string>, Option.Option<Exit.Exit<string>>]>()
       const caller = yield* Effect.forkChild(
         Effect.gen(function* () {
           const task = yield* TaskSupervisor.async(sup, effect)
-          return [task, yield* Task.ignore(task)] as const
+          yield* Deferred.succeed(released, [task, yield* Task.ignore(task)] as const)
+          return yield* Effect.fail("the caller fails")
         })
       )
-      const [task, result] = yield* Fiber.join(caller)
+      assert.deepStrictEqual(yield* Fiber.await(caller), Exit.fail("the caller fails"))
+      // let every observer of the caller's exit run (this fiber was resumed by the first of them)
+      yield* Effect.yieldNow
+      const [task, result] = yield* Deferred.await(released)
       assert.deepStrictEqual(result, Option.none())
       assert.strictEqual(yield* live(sup), 1)
       yield* Deferred.succeed(gate, undefined)

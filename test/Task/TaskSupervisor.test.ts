@@ -132,6 +132,33 @@ describe("TaskSupervisor.async", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect("a caller that ends normally leaves its unfinished task to the supervisor", () =>
+    Effect.gen(function* () {
+      const sup = yield* TaskSupervisor.make()
+      const gate = yield* Deferred.make<void>()
+      const task = yield* Fiber.join(
+        yield* Effect.forkChild(TaskSupervisor.async(sup, Effect.as(Deferred.await(gate), "done")))
+      )
+      assert.strictEqual(yield* live(sup), 1)
+      yield* Deferred.succeed(gate, undefined)
+      assert.strictEqual(yield* Task.await(task), "done")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("tasks started from concurrent helper fibers run on after the helpers return", () =>
+    Effect.gen(function* () {
+      const sup = yield* TaskSupervisor.make()
+      const tasks = yield* Effect.forEach(
+        [1, 2, 3],
+        (n) => TaskSupervisor.async(sup, Effect.as(Effect.sleep("10 millis"), n)),
+        { concurrency: "unbounded" }
+      )
+      const fiber = yield* Effect.forkChild(Task.awaitMany(tasks))
+      yield* TestClock.adjust("10 millis")
+      assert.deepStrictEqual(yield* Fiber.join(fiber), [1, 2, 3])
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("fails with MaxChildren when full, and the supervisor stays healthy (T-TSUP #7, reliability C.5 #61)", () =>
     Effect.gen(function* () {
       const sup = yield* TaskSupervisor.make({ maxChildren: 1 })

@@ -147,7 +147,7 @@ export const stopTask = (
       : Effect.void
   )
 
-/** The tasks a caller fiber owns (`async`): stopped when that fiber ends. @internal */
+/** The tasks a caller fiber owns (`async`): stopped when that fiber fails or is interrupted. @internal */
 const owners = new WeakMap<Fiber.Fiber<unknown, unknown>, Set<TaskImpl<unknown, unknown>>>()
 
 const own = (caller: Fiber.Fiber<unknown, unknown>, task: TaskImpl<unknown, unknown>): void => {
@@ -156,12 +156,13 @@ const own = (caller: Fiber.Fiber<unknown, unknown>, task: TaskImpl<unknown, unkn
     const owned = new Set<TaskImpl<unknown, unknown>>()
     set = owned
     owners.set(caller, owned)
-    caller.addObserver(() => {
+    caller.addObserver((exit) => {
       owners.delete(caller)
-      // the caller ended: its tasks end with it (a link, in Elixir's words)
+      // a link, in Elixir's words: a caller that fails or is interrupted takes its tasks with it; one that
+      // ends normally leaves them to the supervisor (a helper fiber that only started a task, say)
       for (const t of owned) {
         t.owned = undefined
-        t.fiber.interruptUnsafe()
+        if (exit._tag === "Failure") t.fiber.interruptUnsafe()
       }
       owned.clear()
     })

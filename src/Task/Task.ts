@@ -126,7 +126,7 @@ export {
    * **Details**
    *
    * - On timeout the task is **not** stopped (Elixir's rule): an `async` task
-   *   still ends with its owner, so a caller that lets `TaskTimeout` fail it
+   *   ends when its owner fails, so a caller that lets `TaskTimeout` fail it
    *   stops the task too; a caller that catches the timeout leaves it
    *   running (stop it with {@link shutdown}).
    * - A task stopped by `shutdown` or by its supervisor ends interrupted, and
@@ -476,7 +476,7 @@ export const shutdown: {
 
 /**
  * Lets a task run on without its owner: returns `Some(exit)` if it already
- * finished, `None` otherwise. From now on the caller's end does not stop it
+ * finished, `None` otherwise. From now on the caller failing does not stop it
  * (Elixir: unlinks it); it stays a child of its supervisor.
  *
  * **Example** (Leaving a slow task to finish by itself)

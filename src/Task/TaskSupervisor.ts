@@ -375,8 +375,8 @@ export const async: {
 } as any
 
 /**
- * Starts a task owned only by the supervisor: the caller's end does not stop
- * it, and its failure is only a value for whoever collects it with
+ * Starts a task owned only by the supervisor: the caller's failure or
+ * interruption does not stop it, and its failure is only a value for whoever collects it with
  * `Task.yield` (or `Task.await`).
  *
  * **When to use**

@@ -203,7 +203,7 @@ export class TaskImpl<A, E> implements Member {
     return { _id: "Task", pid: this.pid, owner: this.owner, done: this.fiber.pollUnsafe() !== undefined }
   }
 
-  /** Releases ownership: the caller's end no longer stops it. */
+  /** Releases ownership: the caller's failure no longer stops it. */
   disown(): void {
     if (this.owned !== undefined) {
       this.owned.delete(this as TaskImpl<unknown, unknown>)

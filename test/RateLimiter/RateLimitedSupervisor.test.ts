@@ -3,7 +3,7 @@
  * (#94–#103) and decision D7.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Exit, Fiber, Scope } from "effect"
+import { Clock, Effect, Exit, Fiber, Scheduler, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import { ChildSpec, RateLimitedSupervisor, RateLimiter } from "effect-otp"
@@ -243,6 +243,56 @@ describe("startChild", () => {
         const s = yield* RateLimitedSupervisor.stats(sup)
         assert.deepStrictEqual([s.live, s.queued], [0, 0])
         yield* Scope.close(scope, Exit.void)
+      }
+    })
+  )
+})
+
+describe("interleavings", () => {
+  // reliability B.11: yield at every step boundary; C.7 #95, #97
+  it.effect("property: random interruptions under forced yields never leak a slot or wedge the queue", () =>
+    Effect.gen(function* () {
+      const samples = fc.sample(
+        fc.record({
+          ops: fc.integer({ min: 3, max: 64 }),
+          reqs: fc.array(
+            fc.record({
+              gap: fc.integer({ min: 0, max: 60 }),
+              runFor: fc.integer({ min: 0, max: 200 }),
+              interruptAfter: fc.option(fc.integer({ min: 0, max: 400 }), { nil: undefined })
+            }),
+            { minLength: 1, maxLength: 30 }
+          )
+        }),
+        { numRuns: 20, seed: 5 }
+      )
+      for (const { ops, reqs } of samples) {
+        const run = Effect.gen(function* () {
+          const sup = yield* RateLimitedSupervisor.make({ limit: 3, window: 200, maxLive: 2, maxQueue: Infinity })
+          const log: Array<Start> = []
+          const fibers: Array<Fiber.Fiber<unknown, unknown>> = []
+          for (const [i, r] of reqs.entries()) {
+            yield* TestClock.adjust(r.gap)
+            const f = yield* Effect.forkChild(RateLimitedSupervisor.startChild(sup, job(log, String(i), r.runFor)))
+            fibers.push(f)
+            if (r.interruptAfter !== undefined) {
+              yield* Effect.forkChild(Effect.andThen(Effect.sleep(r.interruptAfter), Fiber.interrupt(f)))
+            }
+          }
+          for (let t = 0; t < reqs.length * 400 + 1000; t += 100) {
+            yield* TestClock.adjust(100)
+            const s = yield* RateLimitedSupervisor.stats(sup)
+            if (s.queued > 0) assert.isTrue(s.live >= 2 || s.available === 0, JSON.stringify(s))
+          }
+          const s = yield* RateLimitedSupervisor.stats(sup)
+          // everything ended: no slot is held by a request that went away, nothing waits
+          assert.deepStrictEqual([s.live, s.queued], [0, 0])
+          assert.isAtMost(log.length, s.admitted)
+          assert.isAtMost(maxInAnyWindow(times(log), 200), 3)
+          const exits = yield* Effect.forEach(fibers, Fiber.await)
+          assert.isAtMost(exits.filter(Exit.isSuccess).length, log.length)
+        })
+        yield* Effect.scoped(run).pipe(Effect.provideService(Scheduler.MaxOpsBeforeYield, ops))
       }
     })
   )

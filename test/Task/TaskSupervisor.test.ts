@@ -4,7 +4,21 @@
  * cases marked Y/A (§9.6) and reliability C.5.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Duration, Effect, Exit, Fiber, Logger, Metric, Option, Ref, Scope, Stream } from "effect"
+import {
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Logger,
+  Metric,
+  Option,
+  Ref,
+  References,
+  Scope,
+  Stream
+} from "effect"
 import { TestClock } from "effect/testing"
 import { DynamicSupervisor, Task, TaskSupervisor } from "effect-otp"
 
@@ -182,6 +196,26 @@ describe("TaskSupervisor.async", () => {
         })
       ).pipe(Effect.provideService(Greeting, "hello"))
       assert.strictEqual(yield* Task.await(task), "hello")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("the task logs with the caller's log annotations (reliability C.5 #64)", () =>
+    Effect.gen(function* () {
+      const lines: Array<{ message: unknown; annotations: Record<string, unknown> }> = []
+      const logger = Logger.make((o) => {
+        lines.push({
+          message: o.message,
+          annotations: { ...(o.fiber.getRef(References.CurrentLogAnnotations) as object) }
+        })
+      })
+      const sup = yield* TaskSupervisor.make()
+      const task = yield* TaskSupervisor.async(sup, Effect.log("from the task")).pipe(
+        Effect.annotateLogs({ request: "r-42" }),
+        Effect.provideService(Logger.CurrentLoggers, new Set([logger]))
+      )
+      yield* Task.await(task)
+      const line = lines.find((l) => String(l.message).includes("from the task"))
+      assert.strictEqual(line?.annotations["request"], "r-42")
     }).pipe(Effect.scoped)
   )
 

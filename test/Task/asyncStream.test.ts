@@ -405,6 +405,18 @@ describe("TaskSupervisor.asyncStream supervision", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect("a stream built in one fiber runs in another, and each run is independent (T-TASK #92, T-TSUP #33)", () =>
+    Effect.gen(function* () {
+      const sup = yield* TaskSupervisor.make()
+      const stream = TaskSupervisor.asyncStream(sup, [1, 2, 3], sleepy, { maxConcurrency: 2 })
+      const first = yield* Effect.forkChild(Stream.runCollect(stream))
+      const second = yield* Effect.forkChild(Stream.runCollect(stream))
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(labels(yield* Fiber.await(first)), ["ok:1", "ok:2", "ok:3"])
+      assert.deepStrictEqual(labels(yield* Fiber.await(second)), ["ok:1", "ok:2", "ok:3"])
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("is pipeable over the items", () =>
     Effect.gen(function* () {
       const sup = yield* TaskSupervisor.make()

@@ -417,6 +417,26 @@ describe("TaskSupervisor.asyncStream supervision", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect("a task failure fails the stream at once even while the input is slow to produce", () =>
+    Effect.gen(function* () {
+      const sup = yield* TaskSupervisor.make()
+      const input = Stream.concat(Stream.make(1), Stream.never)
+      const linked = yield* collect(
+        TaskSupervisor.asyncStream(sup, input, () => Effect.andThen(Effect.sleep(10), Effect.fail("boom")), {
+          maxConcurrency: 4
+        }),
+        100
+      )
+      assert.deepStrictEqual(labels(linked), ["failed:exit:boom"])
+      const timedOut = yield* collect(
+        TaskSupervisor.asyncStreamNolink(sup, input, () => Effect.never, { maxConcurrency: 4, timeout: 50 }),
+        100
+      )
+      assert.deepStrictEqual(labels(timedOut), ["failed:exit:TaskTimeout"])
+      assert.strictEqual(yield* live(sup), 0)
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("is pipeable over the items", () =>
     Effect.gen(function* () {
       const sup = yield* TaskSupervisor.make()

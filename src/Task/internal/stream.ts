@@ -23,6 +23,7 @@ import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -96,6 +97,8 @@ export class Run implements Member {
   /** counts wake-ups, so a pull that decided to wait can tell it missed one */
   events = 0
   refilling = false
+  /** fails with the stream's failure: raced against a slow input */
+  failed: Deferred.Deferred<never, unknown> | undefined = undefined
   watchdog: Fiber.Fiber<unknown, unknown> | undefined = undefined
   watchWaiter: (() => void) | undefined = undefined
   inputBuf: ReadonlyArray<unknown> = []
@@ -240,7 +243,10 @@ export class Run implements Member {
   }
 
   fail(cause: Cause.Cause<unknown>): void {
-    if (this.failure === undefined) this.failure = cause
+    if (this.failure === undefined) {
+      this.failure = cause
+      if (this.failed !== undefined) Deferred.doneUnsafe(this.failed, Exit.failCause(cause))
+    }
     this.wake()
   }
 
@@ -360,7 +366,11 @@ export class Run implements Member {
     if (out.length > 0) return Effect.succeed(out as unknown as Arr.NonEmptyReadonlyArray<Out>)
     const inputEmpty = this.inputPos >= this.inputBuf.length
     if (inputEmpty && this.input._tag === "Pull" && !this.inputDone && this.canStart()) {
-      return Effect.flatMap(this.fetch(this.input.pull), () => this.step())
+      const fetch = this.fetch(this.input.pull)
+      // while tasks run, a failure (a linked task's, a timeout's) must not wait for a slow input
+      const guarded =
+        this.running > 0 ? Effect.raceFirst(fetch, Deferred.await((this.failed ??= Deferred.makeUnsafe()))) : fetch
+      return Effect.flatMap(guarded, () => this.step())
     }
     if (inputEmpty && this.inputDone && !this.pending()) return Cause.done()
     const seen = this.events

@@ -792,6 +792,10 @@ const streamDual = (linked: boolean) =>
  * - `maxChildren` reached while starting a task: the stream stops its tasks
  *   and fails with `MaxChildren`. Keep `maxConcurrency` below `maxChildren`.
  * - The input is pulled lazily; each run of the stream is independent.
+ *   While the stream waits for its input, finished results wait too (as in
+ *   Elixir, where the caller is busy enumerating): they are emitted once the
+ *   input produces or ends. A failure does not wait (the input's pull is
+ *   interrupted).
  *   Options are validated when the stream is built: `InvalidOptions` when run.
  * - Tasks have no Scope of their own (for speed, see the module docs): use
  *   `Effect.scoped` inside `f` for per-item resources.

@@ -124,13 +124,14 @@ const subjects: Record<string, () => Subject> = {
       Scope.provide(RateLimitedSupervisor.make({ limit: RATE, window: 1000, maxQueue: Infinity }), scope)
     )
     // bench-only instrumentation: note the instant the limiter dates each admission (when the start begins)
-    const core = (sup as unknown as { core: { retime: (key: unknown, at: number) => void; now: () => number } }).core
+    const core = (sup as unknown as { core: { retime: (key: unknown, at: number) => number; now: () => number } }).core
     const offset = core.now() - performance.now()
     const admissions: Array<number> = []
     const retime = core.retime.bind(core)
     core.retime = (key, at) => {
-      retime(key, at)
-      admissions.push(core.now() - offset)
+      const dated = retime(key, at)
+      admissions.push(dated - offset)
+      return dated
     }
     return {
       name: "effect-otp",

@@ -310,12 +310,13 @@ export class Core {
     })
   }
 
-  /** The work admitted at `at` (for `key`) begins now: the admission is moved to now. */
-  retime(key: string | undefined, at: number): void {
+  /** The work admitted at `at` (for `key`) begins now: the admission is moved to now, which is returned. */
+  retime(key: string | undefined, at: number): number {
     const now = this.now()
-    if (!(now > at)) return
+    if (!(now > at)) return at
     this.global.retime(at, now)
     this.lanes.get(key)?.alg?.retime(at, now)
+    return now
   }
 
   // ---- admission ----------------------------------------------------------------

@@ -180,14 +180,10 @@ class Impl {
   wrap<A, E, R>(
     spec: ChildSpec.ChildSpec<A, E, R>,
     key: string | undefined,
-    admission: { at: number }
+    admission: { at: number; admitted: boolean }
   ): ChildSpec.ChildSpec<A, E, R> {
     let incarnations = 0
     const core = this.core
-    const begin = Effect.suspend(() => {
-      core.retime(key, admission.at)
-      return spec.start
-    })
     const start = Effect.withFiber((fiber) => {
       // when this incarnation ends and the supervisor has counted it out, admit whoever waits for its slot
       const dispatcher = fiber.currentDispatcher
@@ -204,7 +200,10 @@ class Impl {
         core.take(key, true, (now) => {
           admission.at = now
         }),
-        begin
+        Effect.suspend(() => {
+          core.retime(key, admission.at)
+          return spec.start
+        })
       )
     }) as Effect.Effect<A, E, R | Scope.Scope>
     return { ...spec, start }
@@ -271,7 +270,7 @@ export const make = <X = never>(
       maxQueue: decoded.maxQueue,
       clock: yield* Clock.Clock,
       context: fiberContext,
-      gate: () => self === undefined || self.live() < self.maxLive,
+      gate: () => self === undefined || self.maxLive === Infinity || self.live() < self.maxLive,
       queueFull: (key, maxQueue) => new RateLimiter.QueueFull({ limiter: name, maxQueue, key })
     })
     // registered first, so it runs last: the supervisor stops its children before the queue is failed
@@ -429,22 +428,25 @@ export const startChild: {
       // a bad spec is rejected before it queues or spends anything
       if (resolved.invalid !== undefined) return Effect.fail(resolved.invalid)
       const key = options?.key
-      const admission = { at: 0 }
+      const admission = { at: 0, admitted: false }
       const wrapped = s.wrap(resolved, key, admission)
+      // installed before the request queues, so a slot taken at admission is always given back,
+      // whatever happens after (a failed start, an interruption between admission and start)
       const release = Effect.sync(() => {
+        if (!admission.admitted) return
         s.inFlight--
         if (s.core.queued > 0) s.core.drain()
       })
-      return Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(
-          restore(
-            s.core.take(key, false, (now) => {
-              admission.at = now
-              s.inFlight++
-            })
-          ),
-          () => Effect.ensuring(restore(DynamicSupervisor.startChild(s.supervisor, wrapped)), release)
-        )
+      return Effect.ensuring(
+        Effect.andThen(
+          s.core.take(key, false, (now) => {
+            admission.at = now
+            admission.admitted = true
+            s.inFlight++
+          }),
+          DynamicSupervisor.startChild(s.supervisor, wrapped)
+        ),
+        release
       ) as Effect.Effect<
         DynamicSupervisor.Child<A>,
         E | RateLimiter.QueueFull | SupervisorStopped | InvalidOptions | MaxChildren,

@@ -99,6 +99,21 @@ export interface CoreOptions {
 /** @internal */
 export const TypeId = "~effect-otp/RateLimiter"
 
+/**
+ * An update function for one metric series, resolved once: Effect's metrics
+ * look the series up in the registry on every update, which is most of the
+ * cost of an admission on the fast path. Falls back to `updateUnsafe` if the
+ * metric does not expose its hooks.
+ */
+const bind = <I>(metric: Metric.Metric<I, unknown>, context: Context.Context<never>): ((input: I) => void) => {
+  const hook = (metric as unknown as { hook?: (c: Context.Context<never>) => Metric.Metric.Hooks<I, unknown> }).hook
+  if (typeof hook === "function") {
+    const hooks = hook.call(metric, context)
+    if (hooks !== undefined && typeof hooks.update === "function") return (input) => hooks.update(input, context)
+  }
+  return (input) => metric.updateUnsafe(input, context)
+}
+
 const waitBoundaries = Metric.exponentialBoundaries({ start: 1, factor: 2, count: 18 })
 
 /** @internal */
@@ -125,10 +140,10 @@ export class Core {
   readonly context: Context.Context<never>
   readonly queueFull: (key: string | undefined, maxQueue: number) => unknown
   readonly m: {
-    readonly depth: Metric.Gauge<number>
-    readonly wait: Metric.Histogram<number>
-    readonly admissions: Metric.Counter<number>
-    readonly rejections: Metric.Counter<number>
+    readonly depth: (n: number) => void
+    readonly wait: (millis: number) => void
+    readonly admissions: (n: number) => void
+    readonly rejections: (n: number) => void
   }
 
   constructor(options: CoreOptions) {
@@ -141,26 +156,39 @@ export class Core {
     this.gate = options.gate
     this.queueFull = options.queueFull
     const attributes = { limiter: options.name }
+    const context = options.context
     this.m = {
-      depth: Metric.gauge("effect_otp_limiter_queue_depth", {
-        description: "requests waiting in the rate limiter's queue",
-        attributes
-      }),
-      wait: Metric.histogram("effect_otp_limiter_wait_millis", {
-        description: "how long admitted requests waited, in milliseconds",
-        attributes,
-        boundaries: waitBoundaries
-      }),
-      admissions: Metric.counter("effect_otp_limiter_admissions_total", {
-        description: "requests admitted (starts)",
-        attributes,
-        incremental: true
-      }),
-      rejections: Metric.counter("effect_otp_limiter_rejections_total", {
-        description: "requests rejected because the queue was full",
-        attributes,
-        incremental: true
-      })
+      depth: bind(
+        Metric.gauge("effect_otp_limiter_queue_depth", {
+          description: "requests waiting in the rate limiter's queue",
+          attributes
+        }),
+        context
+      ),
+      wait: bind(
+        Metric.histogram("effect_otp_limiter_wait_millis", {
+          description: "how long admitted requests waited, in milliseconds",
+          attributes,
+          boundaries: waitBoundaries
+        }),
+        context
+      ),
+      admissions: bind(
+        Metric.counter("effect_otp_limiter_admissions_total", {
+          description: "requests admitted (starts)",
+          attributes,
+          incremental: true
+        }),
+        context
+      ),
+      rejections: bind(
+        Metric.counter("effect_otp_limiter_rejections_total", {
+          description: "requests rejected because the queue was full",
+          attributes,
+          incremental: true
+        }),
+        context
+      )
     }
   }
 
@@ -234,7 +262,7 @@ export class Core {
     w.lane.waiters.push(w)
     if (w.lane.waiters.size === 1) this.link(w.lane)
     this.queued++
-    this.m.depth.updateUnsafe(this.queued, this.context)
+    this.m.depth(this.queued)
   }
 
   private dequeue(w: Waiter): void {
@@ -247,7 +275,7 @@ export class Core {
     lane.waiters.remove(w)
     if (lane.waiters.size === 0) this.unlink(lane)
     this.queued--
-    this.m.depth.updateUnsafe(this.queued, this.context)
+    this.m.depth(this.queued)
   }
 
   /** A waiter gave up (interrupted): it leaves, having consumed nothing. */
@@ -263,8 +291,8 @@ export class Core {
     this.global.admit(now)
     w.lane.alg?.admit(now)
     this.admitted++
-    this.m.admissions.updateUnsafe(1, this.context)
-    this.m.wait.updateUnsafe(now - w.enqueuedAt, this.context)
+    this.m.admissions(1)
+    this.m.wait(now - w.enqueuedAt)
     w.onAdmit?.(now)
     const resume = w.resume!
     w.resume = undefined
@@ -291,14 +319,14 @@ export class Core {
         this.global.admit(now)
         lane.alg?.admit(now)
         this.admitted++
-        this.m.admissions.updateUnsafe(1, this.context)
-        this.m.wait.updateUnsafe(0, this.context)
+        this.m.admissions(1)
+        this.m.wait(0)
         onAdmit?.(now)
         return Effect.void
       }
       if (!priority && this.queued >= this.maxQueue) {
         this.rejected++
-        this.m.rejections.updateUnsafe(1, this.context)
+        this.m.rejections(1)
         return Effect.fail(this.queueFull(key, this.maxQueue))
       }
       return Effect.callback<void, unknown>((resume) => {

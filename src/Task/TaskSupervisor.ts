@@ -500,12 +500,29 @@ export const startChild: {
         const policy = decodeTaskShutdown("TaskSupervisor", options.shutdown, false)
         if (policy instanceof InvalidOptions) return Effect.fail(policy)
       }
-      const refused = impl(self).refuse()
+      const sup = impl(self)
+      const refused = sup.refuse()
       if (refused !== undefined) return Effect.fail(refused)
+      const spec = ChildSpec.task(effect, { restart: options?.restart, shutdown: options?.shutdown })
+      // checked again where the DynamicSupervisor takes the spec, synchronously with the start: the fiber may
+      // have yielded since the check above and another fiber filled the last place
       return DynamicSupervisor.startChild(
-        impl(self).supervisor,
-        ChildSpec.task(effect, { restart: options?.restart, shutdown: options?.shutdown })
-      )
+        sup.supervisor,
+        (): ChildSpec.ChildSpec<void, MaxChildren | SupervisorStopped, R> => {
+          const late = sup.refuse()
+          return late === undefined
+            ? spec
+            : (ChildSpec.make({ start: Effect.fail(late), restart: "temporary" }) as unknown as ChildSpec.ChildSpec<
+                void,
+                MaxChildren | SupervisorStopped,
+                R
+              >)
+        }
+      ) as Effect.Effect<
+        DynamicSupervisor.Child<void>,
+        MaxChildren | SupervisorStopped | InvalidOptions,
+        Exclude<R, Scope.Scope>
+      >
     })
   if (isTaskSupervisor(args[0])) return run(args[0], args[1], args[2])
   return (self: TaskSupervisor) => run(self, args[0], args[1])

@@ -16,6 +16,7 @@ import {
   Option,
   Ref,
   References,
+  Scheduler,
   Scope,
   Stream
 } from "effect"
@@ -335,6 +336,26 @@ describe("TaskSupervisor.startChild", () => {
       assert.strictEqual((yield* Effect.flip(TaskSupervisor.async(sup, Effect.never)))._tag, "MaxChildren")
       assert.strictEqual(yield* live(sup), 2)
     }).pipe(Effect.scoped)
+  )
+
+  it.effect("concurrent starts of every kind never exceed maxChildren, whatever the scheduler's yield frequency", () =>
+    Effect.gen(function* () {
+      for (let ops = 3; ops <= 24; ops++) {
+        const result = yield* Effect.gen(function* () {
+          const sup = yield* TaskSupervisor.make({ maxChildren: 3 })
+          const exits = yield* Effect.forEach(
+            Array.from({ length: 12 }, (_, i) => i),
+            (i) =>
+              Effect.exit<unknown, unknown, never>(
+                i % 2 === 0 ? TaskSupervisor.startChild(sup, Effect.never) : TaskSupervisor.async(sup, Effect.never)
+              ),
+            { concurrency: "unbounded" }
+          )
+          return [exits.filter(Exit.isSuccess).length, yield* live(sup)]
+        }).pipe(Effect.scoped, Effect.provideService(Scheduler.MaxOpsBeforeYield, ops))
+        assert.deepStrictEqual(result, [3, 3], `MaxOpsBeforeYield ${ops}`)
+      }
+    })
   )
 
   it.effect("rejects shutdown infinity, as Elixir does for tasks", () =>

@@ -81,7 +81,14 @@ const TypeId = "~effect-otp/RateLimitedSupervisor"
 export interface RateLimitedSupervisor<in out X = never> extends Pipeable {
   readonly [TypeId]: typeof TypeId
   readonly name: string
-  /** The supervisor underneath, for `whichChildren`, `countChildren` and the live tree. */
+  /**
+   * The supervisor underneath, for `whichChildren`, `countChildren` and the
+   * live tree. Stop children with {@link terminateChild} rather than
+   * `DynamicSupervisor.terminateChild(sup.supervisor, ...)`: terminating a
+   * child that waits for its restart directly frees its `maxLive` slot
+   * without telling the queue, which then waits for the next start, exit or
+   * timer to notice.
+   */
   readonly supervisor: DynamicSupervisor.DynamicSupervisor<X>
   /** The limiter in front of it, for `RateLimiter.stats` and metrics. */
   readonly limiter: RateLimiter.RateLimiter

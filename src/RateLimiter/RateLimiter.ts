@@ -187,6 +187,26 @@ export class QueueFull extends Data.TaggedError("QueueFull")<{
 }
 
 /**
+ * {@link tryTake} could not be admitted at once. `retryAfterMillis` is the
+ * caller's own wait: when the global limits and this key's limits next allow
+ * one admission (not the next wall-clock boundary).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class RateLimitExceeded extends Data.TaggedError("RateLimitExceeded")<{
+  readonly limiter: string
+  readonly key: string | undefined
+  readonly retryAfterMillis: number
+}> {
+  override get message(): string {
+    return `${this.limiter}: rate limit exceeded${
+      this.key === undefined ? "" : ` for key ${JSON.stringify(this.key)}`
+    }; retry after ${this.retryAfterMillis} ms`
+  }
+}
+
+/**
  * The limiter's Scope has closed: waiting requests fail with this error and
  * new ones are refused.
  *
@@ -347,6 +367,50 @@ export const take: {
   (args) => isRateLimiter(args[0]),
   (self: RateLimiter, options?: TakeOptions): Effect.Effect<void, QueueFull | RateLimiterClosed> =>
     core(self).take(options?.key, false) as Effect.Effect<void, QueueFull | RateLimiterClosed>
+)
+
+/**
+ * Admits the request at once or fails with `RateLimitExceeded` carrying how
+ * long this caller should wait; it never queues.
+ *
+ * **Details**
+ *
+ * It succeeds exactly when {@link take} would be admitted at once: the limits
+ * allow it and its turn comes now (FIFO within its key, keys round-robin), so
+ * it never jumps ahead of a queued request of its key. The wait is
+ * caller-relative: the time until the global limits and this key's own
+ * limits next allow one admission — a lower bound while others are queued,
+ * since they go first. A failed `tryTake` counts as a rejection in `stats`
+ * and metrics.
+ *
+ * **Example** (Answering 429 with Retry-After)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimiter } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const limiter = yield* RateLimiter.make({ limit: 1, window: "1 second" })
+ *   yield* RateLimiter.tryTake(limiter)
+ *   const e = yield* Effect.flip(RateLimiter.tryTake(limiter))
+ *   return e.retryAfterMillis
+ * })
+ * // => 1000 (under a clock that did not move)
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const tryTake: {
+  (options?: TakeOptions): (self: RateLimiter) => Effect.Effect<void, RateLimitExceeded | RateLimiterClosed>
+  (self: RateLimiter, options?: TakeOptions): Effect.Effect<void, RateLimitExceeded | RateLimiterClosed>
+} = dual(
+  (args) => isRateLimiter(args[0]),
+  (self: RateLimiter, options?: TakeOptions): Effect.Effect<void, RateLimitExceeded | RateLimiterClosed> =>
+    core(self).tryTake(
+      options?.key,
+      (retryAfterMillis) => new RateLimitExceeded({ limiter: self.name, key: options?.key, retryAfterMillis })
+    ) as Effect.Effect<void, RateLimitExceeded | RateLimiterClosed>
 )
 
 /**

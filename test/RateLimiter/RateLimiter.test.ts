@@ -340,6 +340,49 @@ describe("take", () => {
   )
 })
 
+describe("tryTake", () => {
+  // reliability C.7 #91
+  it.effect("the reported wait is this key's own, not the time to a wall-clock boundary", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.make({
+        name: "api",
+        limit: 10,
+        window: 1000,
+        perKey: { limit: 2, window: 1000 }
+      })
+      yield* TestClock.adjust(300)
+      yield* RateLimiter.tryTake(limiter, { key: "a" })
+      yield* TestClock.adjust(400)
+      yield* RateLimiter.tryTake(limiter, { key: "a" })
+      const e = yield* Effect.flip(RateLimiter.tryTake(limiter, { key: "a" }))
+      assert.deepStrictEqual(e, new RateLimiter.RateLimitExceeded({ limiter: "api", key: "a", retryAfterMillis: 600 }))
+      // another key is not held back by a's budget
+      yield* RateLimiter.tryTake(limiter, { key: "b" })
+      yield* TestClock.adjust(600)
+      yield* RateLimiter.tryTake(limiter, { key: "a" })
+      const s = yield* RateLimiter.stats(limiter)
+      assert.deepStrictEqual([s.admitted, s.rejected, s.queued], [4, 1, 0])
+    })
+  )
+
+  it.effect("never jumps ahead of a queued request, but is not held back by another key's wait", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.make({ limit: 10, window: 1000, perKey: { limit: 1, window: 1000 } })
+      const log: Array<Admission> = []
+      yield* request(limiter, log, "a1", "a")
+      yield* request(limiter, log, "a2", "a") // queued behind a's own limit
+      // a third request of key a must not overtake a2
+      assert.strictEqual((yield* Effect.flip(RateLimiter.tryTake(limiter, { key: "a" })))._tag, "RateLimitExceeded")
+      // key b's turn comes now: a2 waits for a's limit, not for b
+      yield* RateLimiter.tryTake(limiter, { key: "b" })
+      yield* TestClock.adjust(1000)
+      assert.deepStrictEqual(labels(log), ["a1", "a2"])
+      const s = yield* RateLimiter.stats(limiter)
+      assert.deepStrictEqual([s.admitted, s.rejected, s.queued], [3, 1, 0])
+    })
+  )
+})
+
 describe("run", () => {
   it.effect("runs the effect once admitted, data-first and pipeable", () =>
     Effect.gen(function* () {

@@ -347,6 +347,41 @@ export class Core {
     return now
   }
 
+  /**
+   * Admits at once when `take` would (its turn comes now, round-robin
+   * included), or fails with `exceeded(retryAfterMillis)`, never queuing. The
+   * wait is this key's: when its limits and the global ones next allow one
+   * admission (a lower bound while others wait: they go first).
+   */
+  tryTake(key: string | undefined, exceeded: (retryAfterMillis: number) => unknown): Effect.Effect<void, unknown> {
+    return Effect.suspend(() => {
+      if (this.closed !== undefined) return this.closed
+      const now = this.now()
+      const lane = this.lane(key)
+      let admitted = false
+      const w: Waiter = {
+        lane,
+        priority: false,
+        enqueuedAt: now,
+        onAdmit: undefined,
+        resume: () => {
+          admitted = true
+        },
+        prev: undefined,
+        next: undefined
+      }
+      // join the queue for one admission step: admitted only if its turn comes now
+      this.enqueue(w)
+      this.drain()
+      if (admitted) return Effect.void
+      this.abandon(w)
+      const at = Math.max(this.global.nextAt(now), lane.alg === undefined ? now : lane.alg.nextAt(now))
+      this.rejected++
+      this.m.rejections(1)
+      return Effect.fail(exceeded(Math.max(0, at - now)))
+    })
+  }
+
   // ---- admission ----------------------------------------------------------------
 
   /** Admits every waiter that can be admitted now, then arms the timer for the next. */

@@ -59,6 +59,21 @@ describe("make", () => {
   }
 })
 
+describe("Service", () => {
+  class Spawner extends RateLimitedSupervisor.Service<Spawner>()("test/Spawner", { limit: 1, window: 1000 }) {}
+
+  it.effect("a service class provides a named spawner through its layer", () =>
+    Effect.gen(function* () {
+      const sup = yield* Spawner
+      assert.isTrue(RateLimitedSupervisor.isRateLimitedSupervisor(sup))
+      assert.strictEqual(sup.name, "test/Spawner")
+      const child = yield* RateLimitedSupervisor.startChild(sup, ChildSpec.make({ start: Effect.succeed(1) }))
+      assert.strictEqual(child.handle, 1)
+      assert.strictEqual((yield* RateLimiter.stats(sup.limiter)).admitted, 1)
+    }).pipe(Effect.provide(Spawner.layer))
+  )
+})
+
 describe("startChild", () => {
   it.effect("starts at most limit children per window; the rest wait in order", () =>
     Effect.gen(function* () {

@@ -78,6 +78,21 @@ describe("make", () => {
   )
 })
 
+describe("Service", () => {
+  class ApiLimiter extends RateLimiter.Service<ApiLimiter>()("test/ApiLimiter", { limit: 2, window: 1000 }) {}
+
+  it.effect("a service class provides a named limiter through its layer", () =>
+    Effect.gen(function* () {
+      const limiter = yield* ApiLimiter
+      assert.isTrue(RateLimiter.isRateLimiter(limiter))
+      assert.isFalse(RateLimiter.isRateLimiter({}))
+      assert.strictEqual(limiter.name, "test/ApiLimiter")
+      yield* RateLimiter.take(limiter)
+      assert.strictEqual((yield* RateLimiter.stats(limiter)).available, 1)
+    }).pipe(Effect.provide(ApiLimiter.layer))
+  )
+})
+
 describe("take", () => {
   it.effect("admits limit at once, then the next exactly one window after the first (not a moment before)", () =>
     Effect.gen(function* () {

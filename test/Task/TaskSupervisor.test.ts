@@ -458,10 +458,14 @@ describe("TaskSupervisor metrics", () => {
   it.effect("the effect_otp_tasks_active gauge follows the running tasks", () =>
     Effect.gen(function* () {
       const name = "tasks-gauge-test"
-      const value = Effect.map(Metric.snapshot, (all) => {
-        const m = all.find((m) => m.id === "effect_otp_tasks_active" && m.attributes?.["supervisor"] === name)
-        return (m?.state as { readonly value?: number } | undefined)?.value
-      })
+      // the gauge is brought up to date at the end of each tick
+      const value = Effect.andThen(
+        Effect.yieldNow,
+        Effect.map(Metric.snapshot, (all) => {
+          const m = all.find((m) => m.id === "effect_otp_tasks_active" && m.attributes?.["supervisor"] === name)
+          return (m?.state as { readonly value?: number } | undefined)?.value
+        })
+      )
       const sup = yield* TaskSupervisor.make({ name })
       const a = yield* TaskSupervisor.asyncNolink(sup, Effect.never)
       yield* TaskSupervisor.asyncNolink(sup, Effect.never)

@@ -72,14 +72,29 @@ export class SupervisorImpl {
     this.gauge = Metric.withAttributes(tasksActive, { supervisor: name })
   }
 
-  /** Brings the tasks gauge up to date (called at task starts and ends, and once per stream pull). */
+  /** Brings the tasks gauge up to date (called once per stream pull and when the supervisor stops). */
   syncGauge(): void {
+    this.gaugeQueued = false
     const delta = this.light - this.reported
     if (delta !== 0) {
       this.reported = this.light
       this.gauge.modifyUnsafe(delta, this.context)
     }
   }
+
+  /**
+   * Brings the gauge up to date at the end of the current macrotask: tasks
+   * that start and end in the same tick cost no metric update, and many
+   * starts cost one.
+   */
+  syncGaugeSoon(): void {
+    if (this.gaugeQueued) return
+    this.gaugeQueued = true
+    queueMicrotask(this.syncGaugeBound)
+  }
+
+  gaugeQueued = false
+  readonly syncGaugeBound = () => this.syncGauge()
 
   pipe() {
     return pipeArguments(this, arguments)
@@ -250,9 +265,9 @@ export const spawn = <A, E, R>(
     sup.light--
     sup.members.delete(task)
     task.disown()
-    sup.syncGauge()
+    sup.syncGaugeSoon()
   })
-  sup.syncGauge()
+  sup.syncGaugeSoon()
   return task
 }
 

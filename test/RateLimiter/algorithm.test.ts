@@ -277,9 +277,16 @@ describe("SlidingWindow", () => {
         const alg = new SlidingWindow(limits)
         const log: Array<number> = []
         let now = 0
+        // exact until limits exceed every earlier ones (then forgotten admissions are counted conservatively)
+        let exact = true
+        let maxLimit = 3
+        let maxWindow = 1000
         for (const s of steps) {
           if (s.kind === "set") {
             limits = sliding(s.limit, s.window)
+            if (s.limit > maxLimit || s.window > maxWindow) exact = false
+            maxLimit = Math.max(maxLimit, s.limit)
+            maxWindow = Math.max(maxWindow, s.window)
             alg.reconfigure(limits, now)
             continue
           }
@@ -287,7 +294,7 @@ describe("SlidingWindow", () => {
           const inWindow = log.filter((t) => t > now - limits.window).length
           assert.isBelow(inWindow, limits.limit)
           // and it was not held back for nothing
-          if (now > 0 && inWindow < limits.limit - 1) assert.isTrue(alg.canAdmit(now))
+          if (exact && now > 0 && inWindow < limits.limit - 1) assert.isTrue(alg.canAdmit(now))
           log.push(now)
         }
       }),
@@ -355,7 +362,8 @@ describe("TokenBucket", () => {
         (limit, window, burst, length, arrivals) => {
           const log = simulate(new TokenBucket(bucket(limit, window, burst)), arrivals)
           const interval = window / limit
-          assert.isAtMost(maxInAnyWindow(log, length), burst + Math.ceil(length / interval - 1e-9) - 1)
+          // (admissions within 1 ns of the window edge are on its far side: planned times are floating point)
+          assert.isAtMost(maxInAnyWindow(log, length - 2e-6), burst + Math.ceil(length / interval - 1e-9) - 1)
         }
       ),
       { numRuns: 300 }

@@ -813,9 +813,16 @@ const streamDual = (linked: boolean) =>
  *   Elixir, where the caller is busy enumerating): they are emitted once the
  *   input produces or ends. A failure does not wait (the input's pull is
  *   interrupted).
- *   Options are validated when the stream is built: `InvalidOptions` when run.
+ * - Options are validated when the stream is built: `InvalidOptions` when run.
  * - Tasks have no Scope of their own (for speed, see the module docs): use
  *   `Effect.scoped` inside `f` for per-item resources.
+ *
+ * **Gotchas**
+ *
+ * Items are `Exit`s even here, where a failure fails the stream: with
+ * `onTimeout: "killTask"` a timed-out item is an `Exit.fail(TaskTimeout)`.
+ * `Stream.mapEffect((exit) => exit)` turns them back into values (failing
+ * the stream on the first `TaskTimeout`).
  *
  * **Example** (A supervised parallel map)
  *

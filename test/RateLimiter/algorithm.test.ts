@@ -206,6 +206,18 @@ describe("SlidingWindow", () => {
     assert.isAtMost(maxInAnyWindow([0, 0, 0, 1000, admitAt(alg, 1000)], 1001), 4)
   })
 
+  it("raising the limit, then the window, still counts the admissions forgotten before", () => {
+    // found by the reconfiguration property
+    const alg = new SlidingWindow(sliding(3, 1000))
+    simulate(alg, [0, 0, 0])
+    alg.reconfigure(sliding(1, 1), 0)
+    assert.strictEqual(admitAt(alg, 0), 1)
+    alg.reconfigure(sliding(4, 1), 1)
+    alg.reconfigure(sliding(4, 2), 1)
+    // four admissions in (-1, 1]: the fifth waits
+    assert.isFalse(alg.canAdmit(1))
+  })
+
   it("lowering the limit applies to admissions already made in the window", () => {
     const alg = new SlidingWindow(sliding(4, 1000))
     simulate(alg, [0, 100, 200])
@@ -298,7 +310,7 @@ describe("SlidingWindow", () => {
           log.push(now)
         }
       }),
-      { numRuns: 300 }
+      { numRuns: 2000 }
     )
   })
 })

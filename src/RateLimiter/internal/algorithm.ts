@@ -146,19 +146,22 @@ export class SlidingWindow implements Algorithm {
   }
 
   reconfigure(limits: Limits, now: number): void {
-    const pad = Math.min(this.forgotten, limits.limit - this.size)
-    if (
-      (limits.limit > this.maxLimit || limits.window > this.maxWindow) &&
-      pad > 0 &&
-      this.lastForgotten > now - limits.window
-    ) {
-      const padding: Array<number> = new Array(pad).fill(this.lastForgotten)
-      this.entries = padding.concat(this.entries.slice(this.head))
-      this.head = 0
-      this.forgotten -= pad
+    const maxLimit = Math.max(this.maxLimit, limits.limit)
+    const maxWindow = Math.max(this.maxWindow, limits.window)
+    // Keeping more than before: the admissions forgotten under the old bounds
+    // may now be among those to keep. They are all no later than the newest
+    // one forgotten, so count them at that time (conservative, never early).
+    if ((maxLimit > this.maxLimit || maxWindow > this.maxWindow) && this.lastForgotten > now - maxWindow) {
+      const pad = Math.min(this.forgotten, maxLimit - this.size)
+      if (pad > 0) {
+        const padding: Array<number> = new Array(pad).fill(this.lastForgotten)
+        this.entries = padding.concat(this.entries.slice(this.head))
+        this.head = 0
+        this.forgotten -= pad
+      }
     }
-    this.maxLimit = Math.max(this.maxLimit, limits.limit)
-    this.maxWindow = Math.max(this.maxWindow, limits.window)
+    this.maxLimit = maxLimit
+    this.maxWindow = maxWindow
     this.limits = limits
   }
 

@@ -60,7 +60,7 @@ import {
 import * as ChildSpec from "./ChildSpec.ts"
 import type { ChildType } from "./ChildSpec.ts"
 import * as child from "./internal/child.ts"
-import { checkLimit, checkNonNegativeInt, checkPositive } from "./internal/options.ts"
+import { checkSupervisorOptions } from "./internal/options.ts"
 import { addRestart, makeWindow, type RestartWindow } from "./internal/restartWindow.ts"
 import { type SupervisorMetrics, supervisorMetrics } from "./internal/metrics.ts"
 
@@ -474,21 +474,8 @@ const impl = <X>(self: DynamicSupervisor<X>): SupervisorImpl => self as unknown 
 
 const validate = (options: Options<any>): InvalidOptions | undefined => {
   const m = "DynamicSupervisor"
-  if (options.maxChildren !== undefined) {
-    const e = checkLimit(m, "maxChildren", options.maxChildren)
-    if (e) return e
-  }
-  if (options.maxRestarts !== undefined) {
-    const e = checkNonNegativeInt(m, "maxRestarts", options.maxRestarts)
-    if (e) return e
-  }
-  if (options.maxSeconds !== undefined) {
-    const e = checkPositive(m, "maxSeconds", options.maxSeconds)
-    if (e) return e
-  }
-  if (options.name !== undefined && typeof options.name !== "string") {
-    return new InvalidOptions({ module: m, field: "name", value: options.name, expected: "a string" })
-  }
+  const common = checkSupervisorOptions(m, options)
+  if (common) return common
   if (options.restartBackoff !== undefined && !Schedule.isSchedule(options.restartBackoff)) {
     return new InvalidOptions({
       module: m,

@@ -66,7 +66,7 @@ import {
 import * as ChildSpec from "./ChildSpec.ts"
 import * as DynamicSupervisor from "./DynamicSupervisor.ts"
 import type { ChildType } from "./ChildSpec.ts"
-import { checkNonNegativeInt, checkPositive } from "./internal/options.ts"
+import { checkSupervisorOptions } from "./internal/options.ts"
 import { type Slot, StaticSupervisor } from "./internal/staticSupervisor.ts"
 
 export {
@@ -237,14 +237,8 @@ const validateOptions = (options: Options): InvalidOptions | undefined => {
       expected: '"oneForOne", "oneForAll" or "restForOne"'
     })
   }
-  if (options.maxRestarts !== undefined) {
-    const e = checkNonNegativeInt(M, "maxRestarts", options.maxRestarts)
-    if (e) return e
-  }
-  if (options.maxSeconds !== undefined) {
-    const e = checkPositive(M, "maxSeconds", options.maxSeconds)
-    if (e) return e
-  }
+  const common = checkSupervisorOptions(M, { maxRestarts: options.maxRestarts, maxSeconds: options.maxSeconds })
+  if (common) return common
   const a = options.autoShutdown
   if (a !== undefined && a !== "never" && a !== "anySignificant" && a !== "allSignificant") {
     return new InvalidOptions({

@@ -65,7 +65,7 @@ import {
 } from "../Errors.ts"
 import * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
-import { checkLimit, checkNonNegativeInt, checkPositive } from "../Supervisor/internal/options.ts"
+import { checkSupervisorOptions } from "../Supervisor/internal/options.ts"
 import type { TaskExited, TaskTimeout } from "./internal/errors.ts"
 import { Timers } from "./internal/timers.ts"
 import * as engine from "./internal/stream.ts"
@@ -114,25 +114,7 @@ const impl = (self: TaskSupervisor): SupervisorImpl => self as unknown as Superv
 
 const defaultShutdown = { _tag: "Timeout", millis: ChildSpec.defaultWorkerShutdownMillis } as const
 
-const validate = (options: Options): InvalidOptions | undefined => {
-  const m = "TaskSupervisor"
-  if (options.name !== undefined && typeof options.name !== "string") {
-    return new InvalidOptions({ module: m, field: "name", value: options.name, expected: "a string" })
-  }
-  if (options.maxChildren !== undefined) {
-    const e = checkLimit(m, "maxChildren", options.maxChildren)
-    if (e) return e
-  }
-  if (options.maxRestarts !== undefined) {
-    const e = checkNonNegativeInt(m, "maxRestarts", options.maxRestarts)
-    if (e) return e
-  }
-  if (options.maxSeconds !== undefined) {
-    const e = checkPositive(m, "maxSeconds", options.maxSeconds)
-    if (e) return e
-  }
-  return undefined
-}
+const validate = (options: Options): InvalidOptions | undefined => checkSupervisorOptions("TaskSupervisor", options)
 
 /**
  * Returns true if the value is a {@link TaskSupervisor}.

@@ -23,3 +23,28 @@ export const checkPositive = (module: string, field: string, value: unknown): In
   typeof value === "number" && Number.isFinite(value) && value > 0
     ? undefined
     : new InvalidOptions({ module, field, value, expected: "a finite number > 0" })
+
+/**
+ * The options every supervisor shares, checked in one ladder: `name`,
+ * `maxChildren` (where the module has it), `maxRestarts`, `maxSeconds`.
+ *
+ * @internal
+ */
+export const checkSupervisorOptions = (
+  module: string,
+  options: {
+    readonly name?: unknown
+    readonly maxChildren?: unknown
+    readonly maxRestarts?: unknown
+    readonly maxSeconds?: unknown
+  }
+): InvalidOptions | undefined => {
+  if (options.name !== undefined && typeof options.name !== "string") {
+    return new InvalidOptions({ module, field: "name", value: options.name, expected: "a string" })
+  }
+  return (
+    (options.maxChildren === undefined ? undefined : checkLimit(module, "maxChildren", options.maxChildren)) ??
+    (options.maxRestarts === undefined ? undefined : checkNonNegativeInt(module, "maxRestarts", options.maxRestarts)) ??
+    (options.maxSeconds === undefined ? undefined : checkPositive(module, "maxSeconds", options.maxSeconds))
+  )
+}

@@ -282,7 +282,7 @@ class SupervisorImpl implements child.Host {
         child.settleStart(inc, Effect.fail(new SupervisorStopped({ reason: this.stopReason })))
         return
       }
-      slot.upSince = this.clock.currentTimeMillisUnsafe()
+      if (this.backoff !== undefined) slot.upSince = this.clock.currentTimeMillisUnsafe()
       this.addSlot(slot)
       child.settleStart(inc, Effect.void)
       return
@@ -295,7 +295,7 @@ class SupervisorImpl implements child.Host {
     slot.pending = undefined
     slot.restarting = false
     slot.restarts++
-    slot.upSince = this.clock.currentTimeMillisUnsafe()
+    if (this.backoff !== undefined) slot.upSince = this.clock.currentTimeMillisUnsafe()
     this.children.set(inc.pid, slot)
     this.active++
     this.touchGauge()
@@ -686,6 +686,8 @@ export const startChild: {
       inc.record = slot
       sup.starting.add(inc)
       child.begin(inc, true)
+      // a start that finished synchronously needs no waiting
+      if (inc.startResult === Effect.void) return Effect.succeed(inc as Child<A>)
       return Effect.as(child.awaitStart(inc), inc) as Effect.Effect<
         Child<A>,
         E | MaxChildren | SupervisorStopped | InvalidOptions,

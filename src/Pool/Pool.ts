@@ -375,7 +375,7 @@ const validate = <A, E, R>(options: Options<A, E, R>): Config<A, E> | InvalidOpt
  *   const pool = yield* Pool.make({ connect, max: 3 })
  *   return yield* Pool.withConnection(pool, (conn) => Effect.succeed(conn.id))
  * })
- * // Effect.runPromise(Effect.scoped(program)) => 1
+ * // => 1
  * ```
  *
  * @category constructors

@@ -330,8 +330,10 @@ export const layer = <I, X = never>(
  * }) {}
  *
  * const spawn = (job: string) =>
- *   Effect.flatMap(Spawner.asEffect(), (sup) =>
- *     RateLimitedSupervisor.startChild(sup, ChildSpec.task(Effect.log(job))))
+ *   Effect.gen(function*() {
+ *     const sup = yield* Spawner
+ *     return yield* RateLimitedSupervisor.startChild(sup, ChildSpec.task(Effect.log(job)))
+ *   })
  * const program = spawn("job-1").pipe(Effect.provide(Spawner.layer))
  * ```
  *

@@ -246,7 +246,7 @@ export const core = (self: RateLimiter): Core => self as unknown as Core
  *   yield* RateLimiter.take(limiter) // admitted at once: the window is empty
  *   return (yield* RateLimiter.stats(limiter)).available
  * })
- * // Effect.runPromise(Effect.scoped(program)) // => 9
+ * // => 9
  * ```
  *
  * @category constructors
@@ -298,7 +298,10 @@ export const layer = <I>(tag: Context.Key<I, RateLimiter>, options: Options): La
  *   window: "1 second"
  * }) {}
  *
- * const call = Effect.flatMap(ApiLimiter.asEffect(), (limiter) => RateLimiter.run(limiter, Effect.log("call")))
+ * const call = Effect.gen(function*() {
+ *   const limiter = yield* ApiLimiter
+ *   return yield* RateLimiter.run(limiter, Effect.log("call"))
+ * })
  * const program = call.pipe(Effect.provide(ApiLimiter.layer))
  * ```
  *
@@ -393,9 +396,11 @@ export const take: {
  *   const limiter = yield* RateLimiter.make({ limit: 1, window: "1 second" })
  *   yield* RateLimiter.tryTake(limiter)
  *   const e = yield* Effect.flip(RateLimiter.tryTake(limiter))
- *   return e.retryAfterMillis
+ *   // the limiter may also be closed; here it is open
+ *   return e._tag === "RateLimitExceeded" ? e.retryAfterMillis : undefined
  * })
- * // => 1000 (under a clock that did not move)
+ * // while the clock stands still:
+ * // => 1000
  * ```
  *
  * @category combinators

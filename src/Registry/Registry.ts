@@ -244,13 +244,11 @@ const metaEntries = (meta: Options<Keys>["meta"]): Iterable<readonly [unknown, u
  *   yield* Effect.scoped(
  *     Effect.gen(function* () {
  *       yield* Registry.register(registry, "answer", 42)
- *       console.log(Registry.lookupUnsafe(registry, "answer").map((e) => e.value))
+ *       Registry.lookupUnsafe(registry, "answer").map((e) => e.value) // => [42]
  *     })
  *   )
- *   console.log(Registry.lookupUnsafe(registry, "answer").length)
+ *   Registry.lookupUnsafe(registry, "answer").length // => 0
  * }).pipe(Effect.scoped)
- * // => [42]
- * // => 0
  * ```
  *
  * @category constructors

@@ -167,7 +167,7 @@ export const decodeShutdown = (value: Shutdown | undefined, type: ChildType): Sh
  *   yield* Ref.update(child.handle, (n) => n + 1)
  *   return yield* Ref.get(child.handle)
  * })
- * // Effect.runPromise(Effect.scoped(program)) => 42
+ * // => 42
  * ```
  *
  * @category constructors

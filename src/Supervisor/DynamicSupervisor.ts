@@ -520,7 +520,6 @@ const validate = (options: Options<any>): InvalidOptions | undefined => {
  *   yield* DynamicSupervisor.startChild(sup, ChildSpec.make({ start: Effect.succeed("a") }))
  *   return yield* DynamicSupervisor.countChildren(sup)
  * })
- * // Effect.runPromise(Effect.scoped(program))
  * // => { specs: 1, active: 1, supervisors: 0, workers: 1 }
  * ```
  *
@@ -723,9 +722,10 @@ export const startChild: {
  *   const sup = yield* DynamicSupervisor.make()
  *   const child = yield* DynamicSupervisor.startChild(sup, ChildSpec.make({ start: Effect.void }))
  *   yield* DynamicSupervisor.terminateChild(sup, child)
- *   return yield* Effect.flip(DynamicSupervisor.terminateChild(sup, child))
+ *   const error = yield* Effect.flip(DynamicSupervisor.terminateChild(sup, child))
+ *   return error._tag
  * })
- * // => ChildNotFound
+ * // => "ChildNotFound"
  * ```
  *
  * @category combinators

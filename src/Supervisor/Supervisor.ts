@@ -324,7 +324,7 @@ const newSlot = (spec: ChildSpec.ChildSpec<any, any, any>, context: Context.Cont
  *   )
  *   return (yield* Supervisor.whichChildren(sup)).map((c) => c.id)
  * })
- * // Effect.runPromise(Effect.scoped(program)) => ["server", "config"]
+ * // => ["server", "config"]
  * ```
  *
  * @category constructors

@@ -149,7 +149,7 @@ export {
    *   const task = yield* TaskSupervisor.async(sup, Effect.succeed(21 * 2))
    *   return yield* Task.await(task)
    * })
-   * // Effect.runPromise(Effect.scoped(program)) => 42
+   * // => 42
    * ```
    *
    * @category getters
@@ -320,7 +320,7 @@ export type OnTimeout = "nothing" | "ignore" | "killTask"
  *   const slow = yield* TaskSupervisor.asyncNolink(sup, Effect.never)
  *   return yield* Task.yieldMany([fast, slow], { timeout: "10 millis", onTimeout: "killTask" })
  * })
- * // => [Some(Exit.succeed("fast")), None]
+ * // => [Option.some(Exit.succeed("fast")), Option.none()]
  * ```
  *
  * @category getters
@@ -435,7 +435,7 @@ const interruptedOnly = (exit: Exit.Exit<unknown, unknown>): boolean =>
  *   const task = yield* TaskSupervisor.asyncNolink(sup, Effect.never)
  *   return yield* Task.shutdown(task)
  * })
- * // => None
+ * // => Option.none()
  * ```
  *
  * @category combinators
@@ -490,7 +490,7 @@ export const shutdown: {
  *   const task = yield* TaskSupervisor.async(sup, Effect.sleep("1 second"))
  *   return yield* Task.ignore(task)
  * })
- * // => None
+ * // => Option.none()
  * ```
  *
  * @category combinators

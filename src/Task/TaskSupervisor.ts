@@ -382,7 +382,7 @@ export const async: {
  *   const task = yield* TaskSupervisor.asyncNolink(sup, Effect.fail("boom"))
  *   return yield* Task.yield(task)
  * })
- * // => Some(Exit.fail("boom"))
+ * // => Option.some(Exit.fail("boom"))
  * ```
  *
  * @category constructors

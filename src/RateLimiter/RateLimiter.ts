@@ -55,7 +55,10 @@ import { Core, TypeId } from "./internal/core.ts"
 import * as options_ from "./internal/options.ts"
 
 export {
-  /** @since 0.1.0 */
+  /**
+   * @category errors
+   * @since 0.1.0
+   */
   InvalidOptions
 }
 

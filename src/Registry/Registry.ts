@@ -57,9 +57,15 @@ import * as KeyMap from "./internal/keyMap.ts"
 import * as internal from "./internal/registry.ts"
 
 export {
-  /** @since 0.1.0 */
+  /**
+   * @category errors
+   * @since 0.1.0
+   */
   AlreadyStarted,
-  /** @since 0.1.0 */
+  /**
+   * @category errors
+   * @since 0.1.0
+   */
   InvalidOptions
 }
 
@@ -314,7 +320,7 @@ export const layer = <I, K, V, Kind extends Keys>(
  * // => 0
  * ```
  *
- * @category constructors
+ * @category services
  * @since 0.1.0
  */
 export const Service =

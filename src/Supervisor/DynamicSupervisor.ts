@@ -65,15 +65,30 @@ import { addRestart, makeWindow, type RestartWindow } from "./internal/restartWi
 import { type SupervisorMetrics, supervisorMetrics } from "./internal/metrics.ts"
 
 export {
-  /** @since 0.1.0 */
+  /**
+   * @category errors
+   * @since 0.1.0
+   */
   ChildNotFound,
-  /** @since 0.1.0 */
+  /**
+   * @category errors
+   * @since 0.1.0
+   */
   InvalidOptions,
-  /** @since 0.1.0 */
+  /**
+   * @category errors
+   * @since 0.1.0
+   */
   MaxChildren,
-  /** @since 0.1.0 */
+  /**
+   * @category errors
+   * @since 0.1.0
+   */
   RestartIntensityExceeded,
-  /** @since 0.1.0 */
+  /**
+   * @category errors
+   * @since 0.1.0
+   */
   SupervisorStopped
 }
 

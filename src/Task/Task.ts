@@ -40,11 +40,20 @@ import { decodeTaskShutdown, decodeTimeout, type TaskImpl, TaskTypeId, waitExit 
 import type { Entry } from "./internal/timers.ts"
 
 export {
-  /** @since 0.1.0 */
+  /**
+   * @category errors
+   * @since 0.1.0
+   */
   TaskExited,
-  /** @since 0.1.0 */
+  /**
+   * @category errors
+   * @since 0.1.0
+   */
   TaskKilled,
-  /** @since 0.1.0 */
+  /**
+   * @category errors
+   * @since 0.1.0
+   */
   TaskTimeout
 }
 

@@ -518,6 +518,30 @@ export const countChildren = <X>(
 ): Effect.Effect<DynamicSupervisor.Counts, SupervisorStopped> => DynamicSupervisor.countChildren(impl(self).supervisor)
 
 /**
+ * The synchronous twin of {@link countChildren}; `undefined` once the
+ * supervisor has stopped.
+ *
+ * **Example** (Counting without an effect)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChildSpec, RateLimitedSupervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* RateLimitedSupervisor.make({ limit: 10, window: "1 second" })
+ *   yield* RateLimitedSupervisor.startChild(sup, ChildSpec.make({ start: Effect.void }))
+ *   return RateLimitedSupervisor.countChildrenUnsafe(sup)
+ * })
+ * // => { specs: 1, active: 1, supervisors: 0, workers: 1 }
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const countChildrenUnsafe = <X>(self: RateLimitedSupervisor<X>): DynamicSupervisor.Counts | undefined =>
+  DynamicSupervisor.countChildrenUnsafe(impl(self).supervisor)
+
+/**
  * Lists the children (see `DynamicSupervisor.whichChildren`).
  *
  * @category getters
@@ -527,6 +551,32 @@ export const whichChildren = <X>(
   self: RateLimitedSupervisor<X>
 ): Effect.Effect<ReadonlyArray<DynamicSupervisor.ChildInfo>, SupervisorStopped> =>
   DynamicSupervisor.whichChildren(impl(self).supervisor)
+
+/**
+ * The synchronous twin of {@link whichChildren}; `undefined` once the
+ * supervisor has stopped.
+ *
+ * **Example** (Listing without an effect)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChildSpec, RateLimitedSupervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* RateLimitedSupervisor.make({ limit: 10, window: "1 second" })
+ *   yield* RateLimitedSupervisor.startChild(sup, ChildSpec.make({ id: "job", start: Effect.void }))
+ *   return RateLimitedSupervisor.whichChildrenUnsafe(sup)?.map((c) => c.id)
+ * })
+ * // => ["job"]
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const whichChildrenUnsafe = <X>(
+  self: RateLimitedSupervisor<X>
+): ReadonlyArray<DynamicSupervisor.ChildInfo> | undefined =>
+  DynamicSupervisor.whichChildrenUnsafe(impl(self).supervisor)
 
 const await_ = <X>(self: RateLimitedSupervisor<X>): Effect.Effect<void, RestartIntensityExceeded> =>
   DynamicSupervisor.await(impl(self).supervisor)

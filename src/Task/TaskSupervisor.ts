@@ -574,6 +574,34 @@ export const whichChildren = (
   })
 
 /**
+ * The synchronous twin of {@link whichChildren}; `undefined` once the
+ * supervisor has stopped.
+ *
+ * **Example** (Listing tasks without an effect)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskSupervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* TaskSupervisor.make()
+ *   yield* TaskSupervisor.async(sup, Effect.never)
+ *   yield* TaskSupervisor.startChild(sup, Effect.never)
+ *   return TaskSupervisor.whichChildrenUnsafe(sup)?.length
+ * })
+ * // => 2
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const whichChildrenUnsafe = (self: TaskSupervisor): ReadonlyArray<DynamicSupervisor.ChildInfo> | undefined => {
+  const ds = DynamicSupervisor.whichChildrenUnsafe(impl(self).supervisor)
+  const light = entries(impl(self))
+  return ds === undefined || light === undefined ? undefined : [...ds, ...light]
+}
+
+/**
  * The pids of the running tasks (children waiting to be restarted are left
  * out, as in Elixir's `Task.Supervisor.children/1`).
  *

@@ -13,9 +13,11 @@
  *    (`Option`, `Exit`, `Cause` and `Duration` are in scope), and `// Output:` followed
  *    by comment lines compares what the example printed with `console.log`.
  *
- * Effect's log lines are silenced while the examples run.
+ * Examples run one after the other in this process, Effect's log lines silenced; an example
+ * that states its `// Output:` runs in a process of its own, so that what it prints (pids,
+ * say) is what a user sees in a fresh program.
  */
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -121,57 +123,7 @@ const lintExample = (example: Example) => {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 1. typecheck
-
-const work = fs.mkdtempSync(path.join(os.tmpdir(), "effect-otp-docs-"))
-fs.symlinkSync(path.join(root, "node_modules"), path.join(work, "node_modules"), "dir")
-fs.writeFileSync(path.join(work, "package.json"), JSON.stringify({ type: "module" }))
-fs.mkdirSync(path.join(work, "typecheck"))
-fs.mkdirSync(path.join(work, "run"))
-
-const examples = sourceFiles().flatMap(extract)
-examples.forEach(lintExample)
-
-for (const example of examples) {
-  fs.writeFileSync(path.join(work, "typecheck", `${example.name}.ts`), example.code + "\n")
-}
-fs.writeFileSync(
-  path.join(work, "tsconfig.json"),
-  JSON.stringify({
-    extends: path.join(root, "tsconfig.json"),
-    compilerOptions: {
-      // an example may define a `program` and stop there
-      noUnusedLocals: false,
-      noUnusedParameters: false,
-      paths: { "effect-otp": [path.join(root, "src/index.ts")] }
-    },
-    include: ["typecheck/*.ts"]
-  })
-)
-
-const byName = new Map(examples.map((e) => [e.name, e]))
-const tsc = path.join(root, "node_modules", ".bin", "tsc")
-let tscOutput = ""
-try {
-  execFileSync(tsc, ["-p", path.join(work, "tsconfig.json"), "--noEmit", "--pretty", "false"], {
-    encoding: "utf8",
-    stdio: "pipe"
-  })
-} catch (error) {
-  const e = error as { stdout?: string; stderr?: string }
-  tscOutput = `${e.stdout ?? ""}${e.stderr ?? ""}`
-}
-for (const line of tscOutput.split("\n").filter((l) => l.trim() !== "")) {
-  // typecheck/<name>.ts(line,col): error TS…  → src/…:line:col: error TS…
-  const m = /typecheck\/([^/(]+)\.ts\((\d+),(\d+)\): (.*)$/.exec(line)
-  const example = m ? byName.get(m[1]!) : undefined
-  problems.push(
-    m && example ? `${example.file}:${example.firstLine + Number(m[2]) - 1}:${m[3]}: ${m[4]}` : `tsc: ${line}`
-  )
-}
-
-// ---------------------------------------------------------------------------------------------
-// 2. run
+// running one example
 
 /** Runs an effect under a TestClock that advances by itself, with Effect's logging off. */
 const drive = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
@@ -202,11 +154,17 @@ const equal = (a: unknown, b: unknown): boolean => {
 interface Run {
   readonly printed: Array<string>
   readonly failures: Array<string>
+  /** The runs the example started without awaiting them: awaited before it counts as done. */
+  readonly pending: Array<Promise<unknown>>
 }
 let current: Run | undefined
 
 const docs = {
-  runPromise: <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(drive(effect)),
+  runPromise: <A, E>(effect: Effect.Effect<A, E>): Promise<A> => {
+    const promise = Effect.runPromise(drive(effect))
+    current?.pending.push(promise)
+    return promise
+  },
   runScoped: <A, E>(effect: Effect.Effect<A, E, any>): Promise<A> =>
     Effect.runPromise(drive(Effect.scoped(effect) as Effect.Effect<A, E>)),
   check: (actual: unknown, expectedSource: string, at: string) => {
@@ -268,40 +226,121 @@ const instrument = (example: Example): { code: string; output: Array<string> | u
   return { code: `declare const __docs: any\n${code}\n`, output }
 }
 
-let ran = 0
-for (const example of examples) {
-  if (!runnable(example.code)) continue
-  const { code, output } = instrument(example)
-  const file = path.join(work, "run", `${example.name}.ts`)
-  fs.writeFileSync(file, code)
-  const run: Run = { printed: [], failures: [] }
+/** Runs an instrumented example (see {@link instrument}) in this process: its failures. */
+const runOne = async (file: string, source: string, output: Array<string> | undefined): Promise<Array<string>> => {
+  const run: Run = { printed: [], failures: [], pending: [] }
   current = run
   const original = { log: console.log, info: console.info, warn: console.warn, error: console.error }
   console.log = (...args: Array<unknown>) => void run.printed.push(util.format(...args))
   console.info = console.warn = console.error = () => {}
   try {
     await import(pathToFileURL(file).href)
+    for (const settled of await Promise.allSettled(run.pending)) {
+      if (settled.status === "rejected") throw settled.reason
+    }
   } catch (error) {
-    run.failures.push(`${example.source}: the example failed: ${error instanceof Error ? error.stack : String(error)}`)
+    run.failures.push(`${source}: the example failed: ${error instanceof Error ? error.stack : String(error)}`)
   } finally {
     Object.assign(console, original)
     current = undefined
   }
   if (output !== undefined && !util.isDeepStrictEqual(run.printed.join("\n").split("\n"), output)) {
-    run.failures.push(`${example.source}: stated output\n${output.join("\n")}\nprinted\n${run.printed.join("\n")}`)
+    run.failures.push(`${source}: stated output\n${output.join("\n")}\nprinted\n${run.printed.join("\n")}`)
   }
-  problems.push(...run.failures)
-  ran++
+  return run.failures
 }
 
-fs.rmSync(work, { recursive: true, force: true })
-
-const files = new Set(examples.map((e) => e.file)).size
-if (problems.length > 0) {
-  console.error(problems.join("\n"))
-  console.error(`\ndocs:check: ${problems.length} problem(s) in ${examples.length} examples from ${files} files`)
-  process.exit(1)
+/** The same in a fresh process (`tsx scripts/docs.ts --isolated file source output`). */
+const runIsolated = (file: string, source: string, output: Array<string>): Array<string> => {
+  const child = spawnSync(
+    process.execPath,
+    ["--import", "tsx", import.meta.filename, "--isolated", file, source, JSON.stringify(output)],
+    { cwd: root, encoding: "utf8" }
+  )
+  const last = child.stdout.trim().split("\n").pop() ?? ""
+  try {
+    return JSON.parse(last) as Array<string>
+  } catch {
+    return [`${source}: the example's process failed (status ${child.status}):\n${child.stdout}${child.stderr}`]
+  }
 }
-console.log(
-  `docs:check: ${examples.length} examples from ${files} files typecheck; ${ran} ran and showed what they state`
-)
+
+// ---------------------------------------------------------------------------------------------
+// main: typecheck everything in one tsc run, then run each example
+
+if (process.argv[2] === "--isolated") {
+  const [file, source, output] = process.argv.slice(3) as [string, string, string]
+  const failures = await runOne(file, source, JSON.parse(output) as Array<string>)
+  process.stdout.write(`\n${JSON.stringify(failures)}\n`)
+} else {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "effect-otp-docs-"))
+  fs.symlinkSync(path.join(root, "node_modules"), path.join(work, "node_modules"), "dir")
+  fs.writeFileSync(path.join(work, "package.json"), JSON.stringify({ type: "module" }))
+  fs.mkdirSync(path.join(work, "typecheck"))
+  fs.mkdirSync(path.join(work, "run"))
+
+  const examples = sourceFiles().flatMap(extract)
+  examples.forEach(lintExample)
+
+  for (const example of examples) {
+    fs.writeFileSync(path.join(work, "typecheck", `${example.name}.ts`), example.code + "\n")
+  }
+  fs.writeFileSync(
+    path.join(work, "tsconfig.json"),
+    JSON.stringify({
+      extends: path.join(root, "tsconfig.json"),
+      compilerOptions: {
+        // an example may define a `program` and stop there
+        noUnusedLocals: false,
+        noUnusedParameters: false,
+        paths: { "effect-otp": [path.join(root, "src/index.ts")] }
+      },
+      include: ["typecheck/*.ts"]
+    })
+  )
+
+  const byName = new Map(examples.map((e) => [e.name, e]))
+  const tsc = path.join(root, "node_modules", ".bin", "tsc")
+  let tscOutput = ""
+  try {
+    execFileSync(tsc, ["-p", path.join(work, "tsconfig.json"), "--noEmit", "--pretty", "false"], {
+      encoding: "utf8",
+      stdio: "pipe"
+    })
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string }
+    tscOutput = `${e.stdout ?? ""}${e.stderr ?? ""}`
+  }
+  for (const line of tscOutput.split("\n").filter((l) => l.trim() !== "")) {
+    // typecheck/<name>.ts(line,col): error TS…  → src/…:line:col: error TS…
+    const m = /typecheck\/([^/(]+)\.ts\((\d+),(\d+)\): (.*)$/.exec(line)
+    const example = m ? byName.get(m[1]!) : undefined
+    problems.push(
+      m && example ? `${example.file}:${example.firstLine + Number(m[2]) - 1}:${m[3]}: ${m[4]}` : `tsc: ${line}`
+    )
+  }
+
+  let ran = 0
+  for (const example of examples) {
+    if (!runnable(example.code)) continue
+    const { code, output } = instrument(example)
+    const file = path.join(work, "run", `${example.name}.ts`)
+    fs.writeFileSync(file, code)
+    problems.push(
+      ...(output === undefined ? await runOne(file, example.source, output) : runIsolated(file, example.source, output))
+    )
+    ran++
+  }
+
+  fs.rmSync(work, { recursive: true, force: true })
+
+  const files = new Set(examples.map((e) => e.file)).size
+  if (problems.length > 0) {
+    console.error(problems.join("\n"))
+    console.error(`\ndocs:check: ${problems.length} problem(s) in ${examples.length} examples from ${files} files`)
+    process.exit(1)
+  }
+  console.log(
+    `docs:check: ${examples.length} examples from ${files} files typecheck; ${ran} ran and showed what they state`
+  )
+}

@@ -977,6 +977,7 @@ const childrenOf = (sup: Supervisor): Effect.Effect<ReadonlyArray<TreeNode>> =>
  *   )
  *   yield* Console.log(Supervisor.formatTree(yield* Supervisor.tree(sup)))
  * })
+ * // Output:
  * // app (Supervisor)
  * // ├─ config #1 running
  * // └─ sessions #2 running (DynamicSupervisor)

@@ -170,7 +170,7 @@ const docs = {
   check: (actual: unknown, expectedSource: string, at: string) => {
     let expected: unknown
     try {
-      expected = new Function("Option", "Exit", "Cause", "Duration", `return (${expectedSource})`)(
+      expected = new Function("Option", "Exit", "Cause", "Duration", `return (${expectedSource}\n)`)(
         Option,
         Exit,
         Cause,

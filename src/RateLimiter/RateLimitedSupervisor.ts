@@ -249,18 +249,21 @@ const impl = <X>(self: RateLimitedSupervisor<X>): Impl => self as unknown as Imp
  * **Example** (Ten workers per second, at most 50 alive)
  *
  * ```ts
- * import { Effect } from "effect"
+ * import { Clock, Effect } from "effect"
  * import { ChildSpec, RateLimitedSupervisor } from "effect-otp"
  *
  * const program = Effect.gen(function*() {
  *   const sup = yield* RateLimitedSupervisor.make({ limit: 10, window: "1 second", maxLive: 50 })
+ *   const start = yield* Clock.currentTimeMillis
  *   // 100 jobs: the first 10 start now, then 10 more each second
  *   yield* Effect.forEach(
  *     Array.from({ length: 100 }, (_, i) => i),
  *     (i) => RateLimitedSupervisor.startChild(sup, ChildSpec.task(Effect.log(`job ${i}`))),
  *     { concurrency: "unbounded" }
  *   )
+ *   return (yield* Clock.currentTimeMillis) - start // when the last ten started
  * })
+ * // => 9000
  * ```
  *
  * @category constructors
@@ -606,7 +609,10 @@ export {
  * const program = Effect.gen(function*() {
  *   const sup = yield* RateLimitedSupervisor.make({ limit: 10, window: "1 second" })
  *   yield* RateLimitedSupervisor.setLimits(sup, { limit: 25, maxLive: 100 })
+ *   const stats = yield* RateLimitedSupervisor.stats(sup)
+ *   return [stats.limit, stats.maxLive]
  * })
+ * // => [25, 100]
  * ```
  *
  * @category combinators

@@ -353,14 +353,17 @@ export interface TakeOptions {
  * **Example** (Three per second)
  *
  * ```ts
- * import { Effect } from "effect"
+ * import { Clock, Effect } from "effect"
  * import { RateLimiter } from "effect-otp"
  *
  * const program = Effect.gen(function*() {
  *   const limiter = yield* RateLimiter.make({ limit: 3, window: "1 second" })
+ *   const start = yield* Clock.currentTimeMillis
  *   // the fourth waits until one second after the first
  *   yield* Effect.forEach([1, 2, 3, 4], () => RateLimiter.take(limiter))
+ *   return (yield* Clock.currentTimeMillis) - start
  * })
+ * // => 1000
  * ```
  *
  * @category combinators
@@ -482,7 +485,9 @@ export const run: {
  * const program = Effect.gen(function*() {
  *   const limiter = yield* RateLimiter.make({ limit: 10, window: "1 second" })
  *   yield* RateLimiter.setLimits(limiter, { limit: 25 })
+ *   return (yield* RateLimiter.stats(limiter)).limit
  * })
+ * // => 25
  * ```
  *
  * @category combinators

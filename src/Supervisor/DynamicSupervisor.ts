@@ -440,6 +440,7 @@ class SupervisorImpl implements child.Host {
   }
 
   report(inc: child.Incarnation, outcome: Effect.Effect<child.StopOutcome>): Effect.Effect<void> {
+    if (outcome === child.stoppedNow) return Effect.void
     return Effect.flatMap(outcome, (o) => {
       if (o !== "abandoned") return Effect.void
       this.m.abandoned.modifyUnsafe(1, this.context)
@@ -461,8 +462,12 @@ class SupervisorImpl implements child.Host {
     this.state = "stopping"
     this.stopReason = reason
     // ask every child to stop before waiting for any of them
+    // (children that stopped on the spot are not waited for: no fiber per child)
     const stops: Array<Effect.Effect<void>> = []
-    for (const slot of this.children.values()) stops.push(this.stopSlot(slot))
+    for (const slot of this.children.values()) {
+      const stop = this.stopSlot(slot)
+      if (stop !== Effect.void) stops.push(stop)
+    }
     for (const inc of this.starting) stops.push(this.report(inc, child.stop(inc)))
     const all = Effect.andThen(Effect.all(stops, { concurrency: "unbounded", discard: true }), () => {
       this.children.clear()

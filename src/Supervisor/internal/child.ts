@@ -188,16 +188,29 @@ export type StopOutcome = "stopped" | "killed" | "abandoned"
 export const stop = (inc: Incarnation, policy: ShutdownPolicy = inc.spec.shutdown): Effect.Effect<StopOutcome> => {
   inc.stopping = true
   if (inc.fiber === undefined && inc.detached && inc.scope !== undefined) {
-    // a fiber-less child: release its Scope on a fiber of its own, so the
-    // shutdown policy bounds the wait as for any other child
+    // a fiber-less child: release its Scope (on a fiber of its own when it has
+    // finalizers, so the shutdown policy bounds the wait as for any other child)
     const scope = inc.scope
     inc.scope = undefined
-    const closing = Effect.runForkWith(inc.context)(Effect.uninterruptible(Scope.close(scope, Exit.interrupt())))
+    const finalize = Scope.closeUnsafe(scope, Exit.interrupt())
+    if (finalize === undefined) {
+      inc.host.childExited(inc, Exit.interrupt())
+      return stoppedNow
+    }
+    const closing = Effect.runForkWith(inc.context)(Effect.uninterruptible(finalize))
     inc.fiber = closing
     closing.addObserver(() => inc.host.childExited(inc, Exit.interrupt()))
   }
-  return inc.fiber === undefined ? Effect.succeed("stopped") : stopFiber(inc.fiber, policy)
+  return inc.fiber === undefined ? stoppedNow : stopFiber(inc.fiber, policy)
 }
+
+/**
+ * What {@link stop} returns for a child that stopped on the spot (nothing to
+ * wait for); owners compare against it to skip waiting.
+ *
+ * @internal
+ */
+export const stoppedNow: Effect.Effect<StopOutcome> = Effect.succeed("stopped")
 
 /**
  * Stops any fiber by a shutdown policy (see {@link stop}); used for children
@@ -206,9 +219,9 @@ export const stop = (inc: Incarnation, policy: ShutdownPolicy = inc.spec.shutdow
  * @internal
  */
 export const stopFiber = (fiber: Fiber.Fiber<unknown, unknown>, policy: ShutdownPolicy): Effect.Effect<StopOutcome> => {
-  if (fiber.pollUnsafe() !== undefined) return Effect.succeed("stopped")
+  if (fiber.pollUnsafe() !== undefined) return stoppedNow
   fiber.interruptUnsafe()
-  if (fiber.pollUnsafe() !== undefined) return Effect.succeed("stopped")
+  if (fiber.pollUnsafe() !== undefined) return stoppedNow
   switch (policy._tag) {
     case "BrutalKill":
       return Effect.succeed("killed")

@@ -152,7 +152,7 @@ export interface Stats {
   readonly priorityQueued: number
   /** Requests admitted since the limiter started. */
   readonly admitted: number
-  /** Requests rejected with `QueueFull` since the limiter started. */
+  /** Requests rejected since the limiter started: `QueueFull`, and `tryTake` calls not admitted at once. */
   readonly rejected: number
   /** Admissions counted in the window that ends now (sliding window); tokens missing from the bucket (token bucket). */
   readonly inWindow: number

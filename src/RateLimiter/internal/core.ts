@@ -183,7 +183,7 @@ export class Core {
       ),
       rejections: bind(
         Metric.counter("effect_otp_limiter_rejections_total", {
-          description: "requests rejected because the queue was full",
+          description: "requests rejected: the queue was full, or tryTake could not be admitted at once",
           attributes,
           incremental: true
         }),

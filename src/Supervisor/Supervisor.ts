@@ -900,7 +900,7 @@ export interface TreeNode {
   readonly type: ChildType
   readonly pid: number | undefined
   readonly state: "running" | "restarting" | "undefined"
-  /** `undefined` for children of a `DynamicSupervisor`, which does not count per child */
+  /** Restarts of a static child; `undefined` for the root and for children of a `DynamicSupervisor` (not read here yet) */
   readonly restarts: number | undefined
   /** set when the child's handle is a supervisor this function can look into */
   readonly kind: "Supervisor" | "DynamicSupervisor" | undefined

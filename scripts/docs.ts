@@ -1,7 +1,8 @@
 /**
  * `npm run docs:check`: proves that the examples users copy are true.
  *
- * Every ```ts fence in the JSDoc of src/ (internal/ excepted) and in README.md is
+ * Every export of src/ (internal/ excepted) has a doc comment with `@since` and `@category`,
+ * and every ```ts fence in that JSDoc and in README.md is
  *
  * 1. typechecked as written, each as its own module importing from "effect-otp"
  *    (the tsconfig `paths` map it to src/index.ts), all in one `tsc` run;
@@ -120,6 +121,37 @@ const lintExample = (example: Example) => {
       `${example.file}:${example.firstLine + result.index}: a result alone on the last line is the result of \`program\`, which the example must define and not run`
     )
   }
+}
+
+/** Every export of a public module has a doc comment with `@since` and `@category` (or is `@internal`). */
+const lintExports = (file: string) => {
+  if (file.endsWith(".md") || file === "src/index.ts") return
+  const lines = fs.readFileSync(path.join(root, file), "utf8").split("\n")
+  const docAbove = (i: number): string | undefined => {
+    let j = i - 1
+    if (j < 0 || !lines[j]!.trim().endsWith("*/")) return undefined
+    while (j >= 0 && !lines[j]!.trim().startsWith("/**")) j--
+    return lines.slice(Math.max(j, 0), i).join("\n")
+  }
+  let inBlock = false
+  lines.forEach((line, i) => {
+    const at = `${file}:${i + 1}`
+    let name: string | undefined
+    if (/^export \{$/.test(line)) inBlock = true
+    else if (inBlock && /^\}/.test(line)) inBlock = false
+    else if (inBlock) name = /^\s+(?:\w+ as )?(\w+),?$/.exec(line)?.[1]
+    else
+      name = /^export (?:declare )?(?:const|function|class|abstract class|interface|type|namespace) (\w+)/.exec(
+        line
+      )?.[1]
+    if (name === undefined) return
+    const doc = docAbove(i)
+    if (doc === undefined) problems.push(`${at}: export ${name} has no doc comment`)
+    else if (!doc.includes("@internal")) {
+      if (!doc.includes("@since")) problems.push(`${at}: export ${name} has no @since`)
+      if (!doc.includes("@category")) problems.push(`${at}: export ${name} has no @category`)
+    }
+  })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,6 +313,7 @@ if (process.argv[2] === "--isolated") {
 
   const examples = sourceFiles().flatMap(extract)
   examples.forEach(lintExample)
+  sourceFiles().forEach(lintExports)
 
   for (const example of examples) {
     fs.writeFileSync(path.join(work, "typecheck", `${example.name}.ts`), example.code + "\n")

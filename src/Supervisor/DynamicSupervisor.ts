@@ -60,6 +60,7 @@ import {
 import * as ChildSpec from "./ChildSpec.ts"
 import type { ChildType } from "./ChildSpec.ts"
 import * as child from "./internal/child.ts"
+import { backoffDelay } from "./internal/backoff.ts"
 import { checkSupervisorOptions } from "./internal/options.ts"
 import { addRestart, makeWindow, type RestartWindow } from "./internal/restartWindow.ts"
 import { type SupervisorMetrics, supervisorMetrics } from "./internal/metrics.ts"
@@ -496,6 +497,10 @@ const validate = (options: Options<any>): InvalidOptions | undefined => {
   const m = "DynamicSupervisor"
   const common = checkSupervisorOptions(m, options)
   if (common) return common
+  const invalidBackoff = (options.restartBackoff as { readonly [InvalidBackoff]?: InvalidOptions } | undefined)?.[
+    InvalidBackoff
+  ]
+  if (invalidBackoff !== undefined) return invalidBackoff
   if (options.restartBackoff !== undefined && !Schedule.isSchedule(options.restartBackoff)) {
     return new InvalidOptions({
       module: m,
@@ -887,6 +892,71 @@ export const childSpec = <X = never>(
     restart: options.restart ?? "permanent",
     type: "supervisor"
   })
+
+/**
+ * An exponential restart backoff for `restartBackoff`: the n-th consecutive
+ * restart of a child waits `min · factor^(n-1)`, capped at `max`, optionally
+ * jittered to 80–120% of that (Effect's `Schedule.jittered`, so not every
+ * child of a crashed backend retries at the same instant).
+ *
+ * **Details**
+ *
+ * With `min: "100 millis"`, `max: "2 seconds"` and the default factor 2 the
+ * restarts wait 100, 200, 400, 800, 1600, 2000, 2000 ms. The schedule never
+ * ends; combine it with `Schedule.upTo({ times })` to give up after a number
+ * of restarts. A child that stays up for `restartBackoffResetAfter` starts
+ * again from `min`.
+ *
+ * **Example** (Backing off restarts)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DynamicSupervisor } from "effect-otp"
+ *
+ * const program = DynamicSupervisor.make({
+ *   maxRestarts: 10,
+ *   maxSeconds: 60,
+ *   restartBackoff: DynamicSupervisor.backoff({ min: "100 millis", max: "2 seconds", jitter: true })
+ * })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const backoff = (options: {
+  readonly min: Duration.Input
+  readonly max: Duration.Input
+  /** @default 2 */
+  readonly factor?: number | undefined
+  /** @default false */
+  readonly jitter?: boolean | undefined
+}): Schedule.Schedule<number, unknown> => {
+  const millis = (d: Duration.Input): number => {
+    const o = Duration.fromInput(d)
+    return o._tag === "Some" ? Duration.toMillis(o.value) : Number.NaN
+  }
+  const min = millis(options.min)
+  const max = millis(options.max)
+  const factor = options.factor ?? 2
+  const bad = (field: string, value: unknown, expected: string) =>
+    new InvalidOptions({ module: "DynamicSupervisor.backoff", field, value, expected })
+  const invalid =
+    !(min >= 0) || min === Infinity
+      ? bad("min", options.min, "a finite duration >= 0")
+      : !(max >= min) || max === Infinity
+        ? bad("max", options.max, "a finite duration >= min")
+        : !(factor >= 1) || factor === Infinity
+          ? bad("factor", options.factor, "a finite number >= 1")
+          : undefined
+  const base = Schedule.forever.pipe(
+    Schedule.modifyDelay(({ attempt }) => Effect.succeed(Duration.millis(backoffDelay(attempt, min, max, factor))))
+  )
+  const schedule = options.jitter === true ? Schedule.jittered(base) : base
+  // make() rejects the supervisor options with this error (a Schedule cannot fail to be built)
+  return invalid === undefined ? schedule : Object.assign(schedule, { [InvalidBackoff]: invalid })
+}
+
+const InvalidBackoff = "~effect-otp/DynamicSupervisor/InvalidBackoff"
 
 /**
  * Returns true if the value is a {@link DynamicSupervisor}.

@@ -3,9 +3,10 @@
  * otp-semantics §9.1 (cited as T-DS #n) and reliability scenarios C.2 / C.3.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Metric, Ref, Schedule, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Metric, Random, Ref, Schedule, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { ChildSpec, DynamicSupervisor } from "effect-otp"
+import { backoffDelay } from "../../src/Supervisor/internal/backoff.ts"
 import {
   type Control,
   controllable,
@@ -929,6 +930,97 @@ describe("shutdown with failing finalizers", () => {
       yield* Scope.close(scope, Exit.void)
       assert.deepStrictEqual(log.events, ["start:good#1", "stop:good#1"])
       yield* DynamicSupervisor.await(sup)
+    })
+  )
+})
+
+describe("backoff", () => {
+  it("delay table: min·factor^(n-1) capped at max, no overflow (C.3 #36)", () => {
+    const m = 60_000
+    const table: Array<[number, number, number, number, number]> = [
+      // attempt, min, max, factor, expected
+      [1, 5 * m, 7 * m, 2, 5 * m],
+      [3, 5_000, 7_000, 2, 7_000],
+      [3, 5_000, 7 * 24 * 60 * m, 2, 20_000],
+      [Number.MAX_SAFE_INTEGER, 100, 2_000, 2, 2_000],
+      [2000, 100, 2_000, 2, 2_000],
+      [4, 100, 2_000, 1, 100],
+      [0, 100, 2_000, 2, 100]
+    ]
+    for (const [attempt, min, max, factor, expected] of table) {
+      assert.strictEqual(backoffDelay(attempt, min, max, factor), expected, `attempt ${attempt}`)
+    }
+  })
+
+  it.effect("restarts wait 100, 200, 400 ms and then stay at the 400 ms cap", () =>
+    Effect.gen(function* () {
+      const log = makeEventLog()
+      const sup = yield* DynamicSupervisor.make({
+        maxRestarts: 100,
+        maxSeconds: 3600,
+        restartBackoff: DynamicSupervisor.backoff({ min: "100 millis", max: "400 millis" }),
+        restartBackoffResetAfter: "1 hour"
+      })
+      yield* DynamicSupervisor.startChild(sup, controllable(log, "w"))
+      for (const [n, delay] of [
+        [2, 100],
+        [3, 200],
+        [4, 400],
+        [5, 400]
+      ] as const) {
+        const h = yield* runningHandle(sup)
+        yield* Deferred.fail(h!.exit, "boom")
+        yield* settle
+        yield* TestClock.adjust(delay - 1)
+        yield* settle
+        assert.isFalse(log.events.includes(`start:w#${n}`), `not before ${delay} ms`)
+        yield* TestClock.adjust(1)
+        yield* eventually(() => log.events.includes(`start:w#${n}`), `restart ${n} at ${delay} ms`)
+      }
+    })
+  )
+
+  it.effect("jittered delays stay within 80–120% of the exponential delay (C.3 #44, D3)", () =>
+    Effect.gen(function* () {
+      const log = makeEventLog()
+      const sup = yield* DynamicSupervisor.make({
+        maxRestarts: 100,
+        maxSeconds: 3600,
+        restartBackoff: DynamicSupervisor.backoff({ min: "1 second", max: "1 second", jitter: true }),
+        restartBackoffResetAfter: "1 hour"
+      })
+      yield* DynamicSupervisor.startChild(sup, controllable(log, "w"))
+      const delays: Array<number> = []
+      for (let n = 2; n <= 6; n++) {
+        const h = yield* runningHandle(sup)
+        yield* Deferred.fail(h!.exit, "boom")
+        yield* settle
+        let waited = 0
+        while (!log.events.includes(`start:w#${n}`) && waited < 2000) {
+          yield* TestClock.adjust("10 millis")
+          waited += 10
+          yield* settle
+        }
+        delays.push(waited)
+      }
+      for (const d of delays) assert.isTrue(d >= 800 && d <= 1210, `delay ${d} ms outside 80–120% of 1 s`)
+      assert.isTrue(new Set(delays).size > 1, `jitter varies the delay: ${delays}`)
+    }).pipe(Random.withSeed("effect-otp"))
+  )
+
+  it.effect("bad backoff options are rejected by make with InvalidOptions", () =>
+    Effect.gen(function* () {
+      const cases: Array<[Parameters<typeof DynamicSupervisor.backoff>[0], string]> = [
+        [{ min: -1, max: 10 }, "min"],
+        [{ min: 100, max: 10 }, "max"],
+        [{ min: 1, max: 10, factor: 0.5 }, "factor"],
+        [{ min: 1, max: 10, factor: Number.NaN }, "factor"]
+      ]
+      for (const [options, field] of cases) {
+        const e = yield* Effect.flip(DynamicSupervisor.make({ restartBackoff: DynamicSupervisor.backoff(options) }))
+        assert.strictEqual(e._tag, "InvalidOptions")
+        assert.strictEqual(e.field, field)
+      }
     })
   )
 })

@@ -2,7 +2,8 @@
  * `npm run docs:check`: proves that the examples users copy are true.
  *
  * Every export of src/ (internal/ excepted) has a doc comment with `@since` and `@category`,
- * and every ```ts fence in that JSDoc and in README.md is
+ * every `npm run ...` README.md mentions exists, and every ```ts fence in that JSDoc and in
+ * README.md is
  *
  * 1. typechecked as written, each as its own module importing from "effect-otp"
  *    (the tsconfig `paths` map it to src/index.ts), all in one `tsc` run;
@@ -11,8 +12,10 @@
  *    under a `TestClock` that advances by itself (10 ms steps, at most 10 virtual
  *    minutes), so examples about time are exact and take no real time;
  * 3. checked: `expr // => value` (Effect's convention) compares `expr` with `value`
- *    (`Option`, `Exit`, `Cause` and `Duration` are in scope), and `// Output:` followed
- *    by comment lines compares what the example printed with `console.log`.
+ *    (`Option`, `Exit`, `Cause` and `Duration` are in scope); a `// => value` alone on the
+ *    last line states the result of `program` (which the example defines, not runs); and
+ *    `// Output:` followed by comment lines compares what the example printed with
+ *    `console.log`.
  *
  * Examples run one after the other in this process, Effect's log lines silenced; an example
  * that states its `// Output:` runs in a process of its own, so that what it prints (pids,
@@ -152,6 +155,26 @@ const lintExports = (file: string) => {
       if (!doc.includes("@category")) problems.push(`${at}: export ${name} has no @category`)
     }
   })
+}
+
+/** Every `npm run <script>` README.md mentions exists, and every `npm run bench -- <name>` picks a bench. */
+const lintCommands = () => {
+  const scripts = Object.keys(
+    (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string> })
+      .scripts
+  )
+  const benches = fs.readdirSync(path.join(root, "bench")).filter((f) => f.endsWith(".bench.ts"))
+  fs.readFileSync(path.join(root, "README.md"), "utf8")
+    .split("\n")
+    .forEach((line, i) => {
+      for (const m of line.matchAll(/npm run ([\w:-]+)(?: -- ([\w-]+))?/g)) {
+        if (!scripts.includes(m[1]!))
+          problems.push(`README.md:${i + 1}: \`npm run ${m[1]}\` is not a script in package.json`)
+        if (m[1] === "bench" && m[2] !== undefined && !benches.some((b) => b.includes(m[2]!))) {
+          problems.push(`README.md:${i + 1}: \`npm run bench -- ${m[2]}\` matches no bench/*.bench.ts`)
+        }
+      }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,6 +337,7 @@ if (process.argv[2] === "--isolated") {
   const examples = sourceFiles().flatMap(extract)
   examples.forEach(lintExample)
   sourceFiles().forEach(lintExports)
+  lintCommands()
 
   for (const example of examples) {
     fs.writeFileSync(path.join(work, "typecheck", `${example.name}.ts`), example.code + "\n")

@@ -224,8 +224,7 @@ export class RateLimiterClosed extends Data.TaggedError("RateLimiterClosed")<{
   }
 }
 
-/** @internal */
-export const core = (self: RateLimiter): Core => self as unknown as Core
+const core = (self: RateLimiter): Core => self as unknown as Core
 
 /**
  * Starts a rate limiter owned by the current Scope. Closing the Scope fails

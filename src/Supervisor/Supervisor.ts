@@ -900,7 +900,7 @@ export interface TreeNode {
   readonly type: ChildType
   readonly pid: number | undefined
   readonly state: "running" | "restarting" | "undefined"
-  /** Restarts of a static child; `undefined` for the root and for children of a `DynamicSupervisor` (not read here yet) */
+  /** How many times the child was restarted; `undefined` for the root */
   readonly restarts: number | undefined
   /** set when the child's handle is a supervisor this function can look into */
   readonly kind: "Supervisor" | "DynamicSupervisor" | undefined
@@ -918,11 +918,11 @@ const dynamicChildren = (sup: DynamicSupervisor.DynamicSupervisor<any>): Effect.
               type: info.type,
               pid: undefined,
               state: "restarting",
-              restarts: undefined,
+              restarts: info.restarts,
               kind: undefined,
               children: []
             })
-          : nodeOf(info.id, info.type, info.child.pid, "running", undefined, info.child.handle)
+          : nodeOf(info.id, info.type, info.child.pid, "running", info.restarts, info.child.handle)
       )
   })
 

@@ -335,7 +335,7 @@ describe("tree", () => {
               ["w2", "running", undefined, 1, []]
             ]
           ],
-          ["sessions", "running", "DynamicSupervisor", 0, [["alice", "running", undefined, undefined, []]]],
+          ["sessions", "running", "DynamicSupervisor", 0, [["alice", "running", undefined, 0, []]]],
           ["t", "undefined", undefined, 0, []]
         ]
       ])

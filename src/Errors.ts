@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import { showValue } from "./internal/show.ts"
 
 /**
  * An option or child spec field had a value it cannot take. Raised at
@@ -199,16 +200,5 @@ export class StartFailed extends Data.TaggedError("StartFailed")<{
 }> {
   override get message(): string {
     return `child ${showValue(this.id)} failed to start`
-  }
-}
-
-/** @internal */
-export const showValue = (u: unknown): string => {
-  if (typeof u === "string") return JSON.stringify(u)
-  if (typeof u === "number" || typeof u === "boolean" || typeof u === "bigint" || u == null) return String(u)
-  try {
-    return JSON.stringify(u) ?? String(u)
-  } catch {
-    return String(u)
   }
 }

@@ -109,7 +109,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { InvalidOptions } from "../Errors.ts"
 import type * as ChildSpec from "../Supervisor/ChildSpec.ts"
-import { decodeShutdown } from "../Supervisor/ChildSpec.ts"
+import { decodeShutdown } from "../Supervisor/internal/shutdown.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
 import {
   type Config,

@@ -20,6 +20,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { InvalidOptions } from "../Errors.ts"
+import { decodeShutdown } from "./internal/shutdown.ts"
 
 /**
  * When a child is restarted after it exits: `"permanent"` always,
@@ -113,29 +114,8 @@ export interface Options<A, E, R, E2 = never, R2 = never> {
   readonly significant?: boolean | undefined
 }
 
-/** @internal */
-export const defaultWorkerShutdownMillis = 5_000
-
 const invalid = (field: string, value: unknown, expected: string) =>
   new InvalidOptions({ module: "ChildSpec", field, value, expected })
-
-/** @internal */
-export const decodeShutdown = (value: Shutdown | undefined, type: ChildType): ShutdownPolicy | InvalidOptions => {
-  if (value === undefined) {
-    return type === "supervisor" ? { _tag: "Infinity" } : { _tag: "Timeout", millis: defaultWorkerShutdownMillis }
-  }
-  if (value === "brutalKill") return { _tag: "BrutalKill" }
-  if (value === "infinity") return { _tag: "Infinity" }
-  if (typeof value === "number" && (!Number.isFinite(value) || value < 0)) {
-    return invalid("shutdown", value, 'a duration >= 0, "brutalKill" or "infinity"')
-  }
-  const d = Duration.fromInput(value)
-  if (d._tag === "None") return invalid("shutdown", value, 'a duration >= 0, "brutalKill" or "infinity"')
-  const millis = Duration.toMillis(d.value)
-  if (!(millis >= 0)) return invalid("shutdown", value, 'a duration >= 0, "brutalKill" or "infinity"')
-  if (millis === Infinity) return { _tag: "Infinity" }
-  return { _tag: "Timeout", millis }
-}
 
 /**
  * Describes a child: its `start` (init, in its own Scope), its `run` body, and

@@ -49,14 +49,7 @@ import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Pull from "effect/Pull"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import {
-  ChildNotFound,
-  InvalidOptions,
-  MaxChildren,
-  RestartIntensityExceeded,
-  showValue,
-  SupervisorStopped
-} from "../Errors.ts"
+import { ChildNotFound, InvalidOptions, MaxChildren, RestartIntensityExceeded, SupervisorStopped } from "../Errors.ts"
 import * as ChildSpec from "./ChildSpec.ts"
 import type { ChildType } from "./ChildSpec.ts"
 import * as child from "./internal/child.ts"
@@ -64,6 +57,7 @@ import { backoffDelay } from "./internal/backoff.ts"
 import { checkSupervisorOptions } from "./internal/options.ts"
 import { addRestart, makeWindow, type RestartWindow } from "./internal/restartWindow.ts"
 import { type SupervisorMetrics, supervisorMetrics } from "./internal/metrics.ts"
+import { showValue } from "../internal/show.ts"
 
 export {
   /**

@@ -78,6 +78,7 @@ import {
   TaskSupervisorTypeId
 } from "./internal/task.ts"
 import type { Task } from "./Task.ts"
+import { defaultWorkerShutdownMillis } from "../Supervisor/internal/shutdown.ts"
 
 /**
  * A running task supervisor.
@@ -112,7 +113,7 @@ export interface Options {
 
 const impl = (self: TaskSupervisor): SupervisorImpl => self as unknown as SupervisorImpl
 
-const defaultShutdown = { _tag: "Timeout", millis: ChildSpec.defaultWorkerShutdownMillis } as const
+const defaultShutdown = { _tag: "Timeout", millis: defaultWorkerShutdownMillis } as const
 
 const validate = (options: Options): InvalidOptions | undefined => checkSupervisorOptions("TaskSupervisor", options)
 

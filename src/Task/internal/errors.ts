@@ -5,7 +5,7 @@
  */
 import type * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
-import { showValue } from "../../Errors.ts"
+import { showValue } from "../../internal/show.ts"
 
 /**
  * A task did not finish in time: `Task.await` gave up waiting for it

@@ -457,10 +457,10 @@ export const run: {
 } = function (this: unknown) {
   const self = arguments[0] as RateLimiter
   if (Effect.isEffect(arguments[1])) {
-    return Effect.andThen(take(self, arguments[2] as TakeOptions | undefined), arguments[1])
+    return core(self).run(arguments[1], (arguments[2] as TakeOptions | undefined)?.key)
   }
   const options = arguments[1] as TakeOptions | undefined
-  return (effect: Effect.Effect<unknown, unknown, unknown>) => Effect.andThen(take(self, options), effect)
+  return (effect: Effect.Effect<unknown, unknown, unknown>) => core(self).run(effect, options?.key)
 } as any
 
 /**

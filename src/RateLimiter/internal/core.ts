@@ -14,8 +14,8 @@
  *
  * @internal
  */
-import type * as Clock from "effect/Clock"
-import type * as Context from "effect/Context"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
@@ -116,6 +116,17 @@ const bind = <I>(metric: Metric.Metric<I, unknown>, context: Context.Context<nev
 
 const waitBoundaries = Metric.exponentialBoundaries({ start: 1, factor: 2, count: 18 })
 
+/**
+ * The class of Effect's default Clock. Its monotonic reading is
+ * `process.hrtime.bigint()`; `performance.now()` reads the same monotonic
+ * source as a number of milliseconds without allocating a BigInt, so a
+ * limiter on the default Clock reads that instead (any other Clock, such as
+ * `TestClock`, is read through its own `monotonicTimeNanosUnsafe`).
+ */
+const DefaultClock = (Context.get(Context.empty(), Clock.Clock) as object).constructor
+const performanceNow: (() => number) | undefined =
+  typeof globalThis.performance?.now === "function" ? () => globalThis.performance.now() : undefined
+
 /** @internal */
 export class Core {
   readonly [TypeId] = TypeId
@@ -136,6 +147,11 @@ export class Core {
   private draining = false
   private again = false
   private sweepAt = 1024
+  /** the lane of requests without a key, while it is in `lanes` */
+  private anon: Lane | undefined = undefined
+  /** `take(undefined, false)`, built once: it holds no state of its own */
+  private readonly takeAnon: Effect.Effect<void, unknown>
+  readonly now: () => number
   readonly clock: Clock.Clock
   readonly context: Context.Context<never>
   readonly queueFull: (key: string | undefined, maxQueue: number) => unknown
@@ -155,6 +171,12 @@ export class Core {
     this.context = options.context
     this.gate = options.gate
     this.queueFull = options.queueFull
+    const clock = options.clock
+    this.now =
+      clock.constructor === DefaultClock && performanceNow !== undefined
+        ? performanceNow
+        : () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+    this.takeAnon = Effect.suspend(() => this.takeUnsafe(undefined, false, undefined))
     const attributes = { limiter: options.name }
     const context = options.context
     this.m = {
@@ -200,17 +222,15 @@ export class Core {
     return { _id: "RateLimiter", name: this.name, limits: this.global.limits, perKey: this.perKey, ...this.stats() }
   }
 
-  now(): number {
-    return Number(this.clock.monotonicTimeNanosUnsafe()) / 1e6
-  }
-
   lane(key: string | undefined): Lane {
+    if (key === undefined && this.anon !== undefined) return this.anon
     let lane = this.lanes.get(key)
     if (lane === undefined) {
       if (this.lanes.size >= this.sweepAt) this.sweep()
       lane = new Lane(key, this.perKey === undefined ? undefined : algorithm.make(this.perKey))
       this.lanes.set(key, lane)
     }
+    if (key === undefined) this.anon = lane
     return lane
   }
 
@@ -218,7 +238,10 @@ export class Core {
   sweep(): void {
     const now = this.now()
     for (const [key, lane] of this.lanes) {
-      if (lane.refs === 0 && (lane.alg === undefined || lane.alg.idle(now))) this.lanes.delete(key)
+      if (lane.refs === 0 && (lane.alg === undefined || lane.alg.idle(now))) {
+        this.lanes.delete(key)
+        if (lane === this.anon) this.anon = undefined
+      }
     }
     this.sweepAt = Math.max(1024, this.lanes.size * 2)
   }
@@ -304,37 +327,56 @@ export class Core {
    * ordinary one, skip the gate and are never rejected for a full queue.
    */
   take(key: string | undefined, priority: boolean, onAdmit?: (now: number) => void): Effect.Effect<void, unknown> {
+    if (key === undefined && !priority && onAdmit === undefined) return this.takeAnon
+    return Effect.suspend(() => this.takeUnsafe(key, priority, onAdmit))
+  }
+
+  /** `take`, then `effect`: one step when the request is admitted at once. */
+  run<A, E, R>(effect: Effect.Effect<A, E, R>, key: string | undefined): Effect.Effect<A, unknown, R> {
     return Effect.suspend(() => {
-      if (this.closed !== undefined) return this.closed
-      const now = this.now()
-      const lane = this.lane(key)
-      if (
-        this.queued === 0 &&
-        this.priority.size === 0 &&
-        (priority || this.gate === undefined || this.gate()) &&
-        this.global.canAdmit(now) &&
-        (lane.alg === undefined || lane.alg.canAdmit(now))
-      ) {
-        // fast path: nobody is waiting and every constraint allows it now
-        this.global.admit(now)
-        lane.alg?.admit(now)
-        this.admitted++
-        this.m.admissions(1)
-        this.m.wait(0)
-        onAdmit?.(now)
-        return Effect.void
-      }
-      if (!priority && this.queued >= this.maxQueue) {
-        this.rejected++
-        this.m.rejections(1)
-        return Effect.fail(this.queueFull(key, this.maxQueue))
-      }
-      return Effect.callback<void, unknown>((resume) => {
-        const w: Waiter = { lane, priority, enqueuedAt: now, onAdmit, resume, prev: undefined, next: undefined }
-        this.enqueue(w)
-        this.drain()
-        return Effect.sync(() => this.abandon(w))
-      })
+      const admission = this.takeUnsafe(key, false, undefined)
+      return admission === Effect.void ? effect : Effect.andThen(admission, effect)
+    })
+  }
+
+  /**
+   * The body of `take`, run when the request is made: `Effect.void` when it
+   * is admitted at once, else the effect that waits (or fails).
+   */
+  takeUnsafe(
+    key: string | undefined,
+    priority: boolean,
+    onAdmit: ((now: number) => void) | undefined
+  ): Effect.Effect<void, unknown> {
+    if (this.closed !== undefined) return this.closed
+    const now = this.now()
+    const lane = this.lane(key)
+    if (
+      this.queued === 0 &&
+      this.priority.size === 0 &&
+      (priority || this.gate === undefined || this.gate()) &&
+      this.global.canAdmit(now) &&
+      (lane.alg === undefined || lane.alg.canAdmit(now))
+    ) {
+      // fast path: nobody is waiting and every constraint allows it now
+      this.global.admit(now)
+      lane.alg?.admit(now)
+      this.admitted++
+      this.m.admissions(1)
+      this.m.wait(0)
+      onAdmit?.(now)
+      return Effect.void
+    }
+    if (!priority && this.queued >= this.maxQueue) {
+      this.rejected++
+      this.m.rejections(1)
+      return Effect.fail(this.queueFull(key, this.maxQueue))
+    }
+    return Effect.callback<void, unknown>((resume) => {
+      const w: Waiter = { lane, priority, enqueuedAt: now, onAdmit, resume, prev: undefined, next: undefined }
+      this.enqueue(w)
+      this.drain()
+      return Effect.sync(() => this.abandon(w))
     })
   }
 

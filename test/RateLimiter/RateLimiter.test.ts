@@ -600,6 +600,41 @@ describe("stats", () => {
   )
 })
 
+describe("metrics", () => {
+  it.effect("limiters of one name add to one series, which reads as Effect's own counter and histogram would", () =>
+    Effect.gen(function* () {
+      const attributes = { limiter: "one-series" }
+      // the limiter's series: a metric's series is named by its id, description and attributes
+      const counter = Metric.counter("effect_otp_limiter_admissions_total", {
+        description: "requests admitted (starts)",
+        attributes,
+        incremental: true
+      })
+      // the series existed before any limiter of this name: its counts go on
+      yield* Metric.update(counter, 5)
+      const boundaries = Metric.exponentialBoundaries({ start: 1, factor: 2, count: 18 })
+      const reference = Metric.histogram("one-series-reference", { boundaries })
+      const a = yield* RateLimiter.make({ name: "one-series", limit: 2, window: 1000 })
+      const b = yield* RateLimiter.make({ name: "one-series", limit: 1, window: 1000 })
+      const log: Array<Admission> = []
+      for (let i = 0; i < 3; i++) yield* request(a, log)
+      yield* request(b, log)
+      yield* TestClock.adjust(250)
+      yield* request(b, log) // waits 1000 - 250 = 750 ms
+      yield* TestClock.adjust(750) // and a's third request 1000 ms
+      for (const wait of [0, 0, 0, 1000, 750]) yield* Metric.update(reference, wait)
+      assert.strictEqual(log.length, 5)
+      assert.deepStrictEqual((yield* Metric.value(counter)).count, 10)
+      const wait = Metric.histogram("effect_otp_limiter_wait_millis", {
+        description: "how long admitted requests waited, in milliseconds",
+        attributes,
+        boundaries
+      })
+      assert.deepStrictEqual(yield* Metric.value(wait), yield* Metric.value(reference))
+    })
+  )
+})
+
 describe("close", () => {
   it.effect("closing the Scope fails the waiters with RateLimiterClosed and refuses new requests", () =>
     Effect.gen(function* () {

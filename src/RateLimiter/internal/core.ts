@@ -116,6 +116,127 @@ const bind = <I>(metric: Metric.Metric<I, unknown>, context: Context.Context<nev
 
 const waitBoundaries = Metric.exponentialBoundaries({ start: 1, factor: 2, count: 18 })
 
+type Hook = (context: Context.Context<never>) => Metric.Metric.Hooks<any, any>
+
+/** The series a metric updates in this context (the registry's), or undefined if the metric does not expose it. */
+const hookOf = (
+  metric: Metric.Metric<any, any>,
+  context: Context.Context<never>
+): Metric.Metric.Hooks<any, any> | undefined => {
+  const hook = (metric as unknown as { hook?: Hook }).hook
+  return typeof hook === "function" ? hook.call(metric, context) : undefined
+}
+
+/**
+ * The admissions counter and the wait histogram of the limiters of one name,
+ * kept as plain numbers and registered as the state of their two metric
+ * series (`Metric.registerUnsafe`): the state is computed when a metric is
+ * read. An admission with no wait (the fast path) adds 1 to two integers,
+ * where updating Effect's series cost a registry look-up per metric and a
+ * bucket search — as much as the rest of the admission. Limiters with the
+ * same name share one `Series`, as they shared one metric series.
+ */
+class Series {
+  admissions = 0
+  /** waits of 0 ms not yet put in their bucket */
+  zeros = 0
+  count = 0
+  sum = 0
+  min = Number.MAX_VALUE
+  max = -Number.MAX_VALUE
+  /** per bucket (not cumulative); the last one is for values above every bound */
+  readonly counts: Array<number>
+  readonly counterGet = () => ({ count: this.admissions, incremental: true })
+  readonly histogramGet = () => {
+    this.flush()
+    const buckets: Array<[number, number]> = []
+    let cumulated = 0
+    for (let i = 0; i < this.bounds.length; i++) {
+      cumulated += this.counts[i]!
+      buckets.push([this.bounds[i]!, cumulated])
+    }
+    return { buckets, count: this.count, min: this.min, max: this.max, sum: this.sum }
+  }
+  constructor(readonly bounds: ReadonlyArray<number>) {
+    this.counts = new Array(bounds.length + 1).fill(0)
+  }
+  /** Records a wait, in the bucket of the first bound it does not exceed (as Effect's histogram does). */
+  observe(value: number): void {
+    let i = 0
+    while (i < this.bounds.length && !(value <= this.bounds[i]!)) i++
+    this.counts[i]!++
+    this.count++
+    this.sum += value
+    if (value < this.min) this.min = value
+    if (value > this.max) this.max = value
+  }
+  flush(): void {
+    if (this.zeros === 0) return
+    const zeros = this.zeros
+    this.zeros = 0
+    let i = 0
+    while (i < this.bounds.length && !(0 <= this.bounds[i]!)) i++
+    this.counts[i]! += zeros
+    this.count += zeros
+    if (0 < this.min) this.min = 0
+    if (0 > this.max) this.max = 0
+  }
+  /** Starts from a series Effect already kept (someone read or updated it before any limiter of this name). */
+  seed(counter: unknown, histogram: unknown): void {
+    const c = counter as { count?: unknown } | undefined
+    if (typeof c?.count === "number") this.admissions = c.count
+    const h = histogram as
+      | { buckets?: ReadonlyArray<readonly [number, number]>; count: number; sum: number; min: number; max: number }
+      | undefined
+    if (h === undefined || typeof h.count !== "number" || h.count === 0 || !Array.isArray(h.buckets)) return
+    let previous = 0
+    for (const [bound, cumulated] of h.buckets) {
+      const i = this.bounds.indexOf(bound)
+      if (i >= 0) this.counts[i]! += cumulated - previous
+      previous = cumulated
+    }
+    this.counts[this.bounds.length]! += h.count - previous
+    this.count = h.count
+    this.sum = h.sum
+    this.min = h.min
+    this.max = h.max
+  }
+}
+
+/** The Series registered as each histogram series' state, by its `get`. */
+const seriesByGet = new WeakMap<object, Series>()
+
+/**
+ * The Series of these two metrics in this context: the one registered by a
+ * limiter of the same name, or a new one, registered. Undefined when the
+ * metrics do not expose their series (the limiter then updates them one by one).
+ */
+const seriesOf = (
+  counter: Metric.Metric<number, unknown>,
+  histogram: Metric.Metric<number, unknown>,
+  bounds: ReadonlyArray<number>,
+  context: Context.Context<never>
+): Series | undefined => {
+  const h = hookOf(histogram, context)
+  const c = hookOf(counter, context)
+  if (h === undefined || c === undefined) return undefined
+  const existing = seriesByGet.get(h.get)
+  if (existing !== undefined) {
+    if (c.get !== existing.counterGet) {
+      Metric.registerUnsafe(counter, context, { get: existing.counterGet, update: constVoid, modify: constVoid })
+    }
+    return existing
+  }
+  const series = new Series([...bounds].sort((a, b) => a - b))
+  series.seed(c.get(context), h.get(context))
+  Metric.registerUnsafe(counter, context, { get: series.counterGet, update: constVoid, modify: constVoid })
+  Metric.registerUnsafe(histogram, context, { get: series.histogramGet, update: constVoid, modify: constVoid })
+  seriesByGet.set(series.histogramGet, series)
+  return series
+}
+
+const constVoid = (): void => {}
+
 /**
  * The class of Effect's default Clock. Its monotonic reading is
  * `process.hrtime.bigint()`; `performance.now()` reads the same monotonic
@@ -155,6 +276,8 @@ export class Core {
   readonly clock: Clock.Clock
   readonly context: Context.Context<never>
   readonly queueFull: (key: string | undefined, maxQueue: number) => unknown
+  /** the admissions counter and wait histogram, when they can be kept as plain numbers */
+  readonly series: Series | undefined
   readonly m: {
     readonly depth: (n: number) => void
     readonly wait: (millis: number) => void
@@ -179,6 +302,17 @@ export class Core {
     this.takeAnon = Effect.suspend(() => this.takeUnsafe(undefined, false, undefined))
     const attributes = { limiter: options.name }
     const context = options.context
+    const wait = Metric.histogram("effect_otp_limiter_wait_millis", {
+      description: "how long admitted requests waited, in milliseconds",
+      attributes,
+      boundaries: waitBoundaries
+    })
+    const admissions = Metric.counter("effect_otp_limiter_admissions_total", {
+      description: "requests admitted (starts)",
+      attributes,
+      incremental: true
+    })
+    this.series = seriesOf(admissions, wait, waitBoundaries, context)
     this.m = {
       depth: bind(
         Metric.gauge("effect_otp_limiter_queue_depth", {
@@ -187,22 +321,8 @@ export class Core {
         }),
         context
       ),
-      wait: bind(
-        Metric.histogram("effect_otp_limiter_wait_millis", {
-          description: "how long admitted requests waited, in milliseconds",
-          attributes,
-          boundaries: waitBoundaries
-        }),
-        context
-      ),
-      admissions: bind(
-        Metric.counter("effect_otp_limiter_admissions_total", {
-          description: "requests admitted (starts)",
-          attributes,
-          incremental: true
-        }),
-        context
-      ),
+      wait: bind(wait, context),
+      admissions: bind(admissions, context),
       rejections: bind(
         Metric.counter("effect_otp_limiter_rejections_total", {
           description: "requests rejected: the queue was full, or tryTake could not be admitted at once",
@@ -314,8 +434,13 @@ export class Core {
     this.global.admit(now)
     w.lane.alg?.admit(now)
     this.admitted++
-    this.m.admissions(1)
-    this.m.wait(now - w.enqueuedAt)
+    if (this.series !== undefined) {
+      this.series.admissions++
+      this.series.observe(now - w.enqueuedAt)
+    } else {
+      this.m.admissions(1)
+      this.m.wait(now - w.enqueuedAt)
+    }
     w.onAdmit?.(now)
     const resume = w.resume!
     w.resume = undefined
@@ -362,8 +487,14 @@ export class Core {
       this.global.admit(now)
       lane.alg?.admit(now)
       this.admitted++
-      this.m.admissions(1)
-      this.m.wait(0)
+      const series = this.series
+      if (series !== undefined) {
+        series.admissions++
+        series.zeros++
+      } else {
+        this.m.admissions(1)
+        this.m.wait(0)
+      }
       onAdmit?.(now)
       return Effect.void
     }

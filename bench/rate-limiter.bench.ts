@@ -4,7 +4,8 @@
  *
  * 1. Overhead per job with a generous limit (1e9 per second, so nothing
  *    waits): 20,000 no-op jobs submitted at once, until all have run
- *    (bottleneck: 200 jobs, 3 runs — it takes milliseconds per job).
+ *    (bottleneck: 200 jobs, 3 runs — it takes milliseconds per job). The
+ *    subjects take turns, one run each per round, median of 15 rounds.
  * 2. Accuracy on the real clock: every limiter configured for 100 starts per
  *    second gets the same load at the same time for 5 s (a burst of 150, then
  *    15 every 100 ms, 885 offered in all); each job records when it started,
@@ -27,7 +28,7 @@ import { gc, median, printTable, type Row } from "./util.ts"
 
 const JOBS = 20_000
 const BOTTLENECK_JOBS = 200
-const RUNS = 7
+const RUNS = 15
 const ACCURACY_RUNS = 3
 const RATE = 100
 const SECONDS = 5
@@ -93,18 +94,30 @@ const overhead: Record<string, () => Promise<unknown>> = {
   }
 }
 
-const measureOverhead = async (name: string, run: () => Promise<unknown>): Promise<number> => {
-  const jobs = name === "bottleneck" ? BOTTLENECK_JOBS : JOBS
-  const runs = name === "bottleneck" ? 3 : RUNS
-  await run() // warm-up
-  const perJob: Array<number> = []
-  for (let r = 0; r < runs; r++) {
-    gc()
-    const t0 = performance.now()
-    await run()
-    perJob.push(((performance.now() - t0) / jobs) * 1000)
+/**
+ * Microseconds per job, median over the runs. The subjects take turns, one
+ * run each per round, so that every one of them meets the same machine (this
+ * machine is shared: its speed drifts over seconds, and a subject measured
+ * in a block of its own would carry that drift into the ratios).
+ */
+const measureOverhead = async (subjects: Record<string, () => Promise<unknown>>): Promise<Record<string, number>> => {
+  const jobs = (name: string) => (name === "bottleneck" ? BOTTLENECK_JOBS : JOBS)
+  const runs = (name: string) => (name === "bottleneck" ? 3 : RUNS)
+  const perJob: Record<string, Array<number>> = {}
+  for (const [name, run] of Object.entries(subjects)) {
+    await run() // warm-up
+    perJob[name] = []
   }
-  return median(perJob)
+  for (let r = 0; r < RUNS; r++) {
+    for (const [name, run] of Object.entries(subjects)) {
+      if (r >= runs(name)) continue
+      gc()
+      const t0 = performance.now()
+      await run()
+      perJob[name]!.push(((performance.now() - t0) / jobs(name)) * 1000)
+    }
+  }
+  return Object.fromEntries(Object.entries(perJob).map(([name, xs]) => [name, median(xs)]))
 }
 
 // ---- 2. accuracy on the real clock ---------------------------------------------------------
@@ -234,8 +247,7 @@ const accuracyRun = async (): Promise<Record<string, Accuracy>> => {
 }
 
 export default async (): Promise<void> => {
-  const per: Record<string, number> = {}
-  for (const [name, run] of Object.entries(overhead)) per[name] = await measureOverhead(name, run)
+  const per = await measureOverhead(overhead)
   const rows: Array<Row> = []
   for (const base of ["p-limit", "p-queue", "bottleneck"]) {
     rows.push({
@@ -259,7 +271,10 @@ export default async (): Promise<void> => {
       target: base === "p-limit" ? "< 1x" : ""
     })
   }
-  printTable(`Overhead per job, limit 1e9/s (nothing waits), ${JOBS} jobs at once, median of ${RUNS} runs`, rows)
+  printTable(
+    `Overhead per job, limit 1e9/s (nothing waits), ${JOBS} jobs at once, median of ${RUNS} interleaved runs`,
+    rows
+  )
 
   const results: Array<Record<string, Accuracy>> = []
   for (let r = 0; r < ACCURACY_RUNS; r++) results.push(await accuracyRun())

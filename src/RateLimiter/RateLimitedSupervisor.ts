@@ -459,21 +459,25 @@ export const startChild: {
       const wrapped = s.wrap(resolved, key, admission)
       // installed before the request queues, so a slot taken at admission is always given back,
       // whatever happens after (a failed start, an interruption between admission and start)
-      const release = Effect.sync(() => {
-        if (!admission.admitted) return
-        s.inFlight--
-        if (s.core.queued > 0) s.core.drain()
-      })
-      return Effect.ensuring(
-        Effect.andThen(
-          s.core.take(key, false, (now) => {
+      const start = DynamicSupervisor.startChild(s.supervisor, wrapped)
+      return Effect.onExit(
+        Effect.suspend(() => {
+          const taken = s.core.takeUnsafe(key, false, (now) => {
             admission.at = now
             admission.admitted = true
             s.inFlight++
-          }),
-          DynamicSupervisor.startChild(s.supervisor, wrapped)
-        ),
-        release
+          })
+          // admitted at once (nobody waits, capacity left): start with no step in between
+          return taken === Effect.void ? start : Effect.andThen(taken, start)
+        }),
+        // the slot is given back on the spot: no finalizer effect to build and run
+        () => {
+          if (admission.admitted) {
+            s.inFlight--
+            if (s.core.queued > 0) s.core.drain()
+          }
+          return Effect.void
+        }
       ) as Effect.Effect<
         DynamicSupervisor.Child<A>,
         E | RateLimiter.QueueFull | SupervisorStopped | InvalidOptions | MaxChildren,

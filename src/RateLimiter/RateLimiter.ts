@@ -535,7 +535,9 @@ export const statsUnsafe = (self: RateLimiter): Stats => {
  * `effect_otp_limiter_queue_depth` (gauge), `effect_otp_limiter_wait_millis`
  * (histogram), `effect_otp_limiter_admissions_total` and
  * `effect_otp_limiter_rejections_total` (counters; admissions per interval
- * is the rate of the first).
+ * is the rate of the first). The admissions counter and the wait histogram
+ * are kept by the limiter and computed when read, so admitting costs no
+ * metric update; limiters with the same name share one series.
  *
  * @category getters
  * @since 0.1.0

@@ -69,16 +69,27 @@ const measureFiberMap = (n: number): Promise<Phase> =>
     })
   )
 
-const medianPhase = async (f: () => Promise<Phase>): Promise<Phase> => {
-  const xs: Array<Phase> = []
-  await f() // warm-up
-  for (let i = 0; i < RUNS; i++) xs.push(await f())
-  return {
-    start: median(xs.map((x) => x.start)),
-    stopOne: median(xs.map((x) => x.stopOne)),
-    stopAll: median(xs.map((x) => x.stopAll)),
-    heap: median(xs.map((x) => x.heap))
+const medianOf = (xs: ReadonlyArray<Phase>): Phase => ({
+  start: median(xs.map((x) => x.start)),
+  stopOne: median(xs.map((x) => x.stopOne)),
+  stopAll: median(xs.map((x) => x.stopAll)),
+  heap: median(xs.map((x) => x.heap))
+})
+
+/** The three subjects take turns, one run each per round, so drift on a shared machine hits them alike. */
+const interleaved = async (n: number): Promise<{ fm: Phase; ours: Phase; body: Phase }> => {
+  const fm: Array<Phase> = []
+  const ours: Array<Phase> = []
+  const body: Array<Phase> = []
+  await measureFiberMap(n) // warm-up
+  await measureOurs(n, idle)
+  await measureOurs(n, idleWithBody)
+  for (let i = 0; i < RUNS; i++) {
+    fm.push(await measureFiberMap(n))
+    ours.push(await measureOurs(n, idle))
+    body.push(await measureOurs(n, idleWithBody))
   }
+  return { fm: medianOf(fm), ours: medianOf(ours), body: medianOf(body) }
 }
 
 /** crash → the next incarnation's start runs, in µs, over `crashes` crashes of one child */
@@ -150,10 +161,8 @@ const restartLatencyBaseline = (crashes: number): Promise<Array<number>> =>
 
 export default async function run() {
   for (const n of [10_000, 100_000]) {
-    const fm = await medianPhase(() => measureFiberMap(n))
-    const ours = await medianPhase(() => measureOurs(n, idle))
-    const body = await medianPhase(() => measureOurs(n, idleWithBody))
-    printTable(`DynamicSupervisor, ${n.toLocaleString("en")} idle children (medians of ${RUNS} runs)`, [
+    const { body, fm, ours } = await interleaved(n)
+    printTable(`DynamicSupervisor, ${n.toLocaleString("en")} idle children (medians of ${RUNS} interleaved runs)`, [
       {
         name: "startChild per child (no body)",
         ours: ours.start * 1000,

@@ -1104,11 +1104,11 @@ export const listen = <K, V, Kind extends Keys>(
     Effect.flatMap(Queue.make<Event<K, V>, Cause.Done>(), (queue) => {
       const state = stateOf(self)
       if (!state.open) Queue.endUnsafe(queue)
-      else state.listeners.add(queue as Queue.Queue<internal.Event<K, V>, Cause.Done>)
+      else state.listeners.add(queue as Queue.Queue<Event<K, V>, Cause.Done>)
       return Effect.as(
         Effect.addFinalizer(() =>
           Effect.sync(() => {
-            state.listeners.delete(queue as Queue.Queue<internal.Event<K, V>, Cause.Done>)
+            state.listeners.delete(queue as Queue.Queue<Event<K, V>, Cause.Done>)
             Queue.endUnsafe(queue)
           })
         ),

@@ -17,24 +17,7 @@ import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as KeyMap from "./keyMap.ts"
-
-/** @internal */
-export interface Entry<K, V> {
-  readonly key: K
-  readonly value: V
-  readonly owner: Scope.Scope
-}
-
-/** @internal */
-export type Event<K, V> =
-  | { readonly _tag: "Registered"; readonly key: K; readonly value: V; readonly owner: Scope.Scope }
-  | {
-      readonly _tag: "Unregistered"
-      readonly key: K
-      readonly value: V
-      readonly owner: Scope.Scope
-      readonly reason: "unregister" | "exit" | "shutdown"
-    }
+import type { Entry, Event } from "../Registry.ts"
 
 /**
  * The value of a name reserved by a via-named child whose `start` is still

@@ -10,6 +10,7 @@ import { backoffDelay } from "../../src/Supervisor/internal/backoff.ts"
 import {
   type Control,
   controllable,
+  counts,
   eventually,
   finalizerSleep,
   makeCapturingLogger,
@@ -17,13 +18,6 @@ import {
   settle,
   trackedChild
 } from "../utils/lifecycle.ts"
-
-const counts = (specs: number, active: number, workers = specs, supervisors = 0) => ({
-  specs,
-  active,
-  supervisors,
-  workers
-})
 
 const tagOf = (e: unknown): string | undefined => (e as { readonly _tag?: string })._tag
 

@@ -10,6 +10,7 @@ import { ChildSpec, Registry, Supervisor } from "effect-otp"
 import {
   type Control,
   controllable,
+  counts,
   eventually,
   finalizerSleep,
   makeCapturingLogger,
@@ -17,13 +18,6 @@ import {
   settle,
   trackedChild
 } from "../utils/lifecycle.ts"
-
-const counts = (specs: number, active: number, workers = specs, supervisors = 0) => ({
-  specs,
-  active,
-  supervisors,
-  workers
-})
 
 /** The running incarnation of child `id` (fails the test if it is not running). */
 const running = (sup: Supervisor.Supervisor, id: string) =>

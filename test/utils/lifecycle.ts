@@ -151,3 +151,11 @@ export const controllable = (
  */
 export const finalizerSleep = (duration: Duration.Input) =>
   Effect.flatMap(Effect.forkDetach(Effect.sleep(duration)), Fiber.join)
+
+/** The `countChildren` result expected for `specs` children of which `active` run (all workers by default). */
+export const counts = (specs: number, active: number, workers = specs, supervisors = 0) => ({
+  specs,
+  active,
+  supervisors,
+  workers
+})

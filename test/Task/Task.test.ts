@@ -395,6 +395,8 @@ describe("Task.shutdown", () => {
         Effect.onInterrupt(Effect.never, () => Effect.sleep("1 minute"))
       )
       assert.deepStrictEqual(yield* Task.shutdown(task, "brutalKill"), Option.none())
+      // the task's finalizer still runs on its own fiber; let it end so the supervisor's Scope can close
+      yield* TestClock.adjust("1 minute")
     }).pipe(Effect.scoped)
   )
 

@@ -86,18 +86,21 @@ export interface ChildSpec<in out A, out E = never, out R = never> {
 }
 
 /**
- * The options of {@link make}.
+ * The options of {@link make}. `Start` is the type of the `start` effect
+ * itself (its success is the handle `run` receives), so `run`'s parameter is
+ * inferred whether `start` is written inline, piped or built with a dual
+ * combinator (`Effect.tap(Queue.unbounded<string>(), ...)`).
  *
  * @category models
  * @since 0.1.0
  */
-export interface Options<A, E, R, E2 = never, R2 = never> {
+export interface Options<Start extends Effect.Effect<any, any, any>, E2 = never, R2 = never> {
   /** A label for logs, metrics and `whichChildren`; dynamic supervisors do not require it to be unique. */
   readonly id?: string | undefined
   /** Runs first, in the child's own Scope; its value is the child's handle. */
-  readonly start: Effect.Effect<A, E, R>
+  readonly start: Start
   /** The body that keeps the child alive. Absent: the child lives until it is stopped. */
-  readonly run?: ((handle: A) => Effect.Effect<unknown, E2, R2>) | undefined
+  readonly run?: ((handle: Effect.Success<Start>) => Effect.Effect<unknown, E2, R2>) | undefined
   /** @default "permanent" */
   readonly restart?: Restart | undefined
   /** @default "5 seconds" for workers, "infinity" for supervisors */
@@ -132,6 +135,10 @@ const invalid = (field: string, value: unknown, expected: string) =>
  * the spec carries an `InvalidOptions` error, and `startChild` fails with it
  * before running anything, as Elixir validates a child spec in the caller.
  *
+ * The types come from the arguments only (the result is `NoInfer`), so a spec
+ * written inline in a list, `Supervisor.make([ChildSpec.make({...}), ...])`,
+ * keeps its requirements instead of taking `any` from the list's type.
+ *
  * **Example** (A counter worker)
  *
  * ```ts
@@ -153,9 +160,11 @@ const invalid = (field: string, value: unknown, expected: string) =>
  * @category constructors
  * @since 0.1.0
  */
-export const make = <A, E = never, R = never, E2 = never, R2 = never>(
-  options: Options<A, E, R, E2, R2>
-): ChildSpec<A, E, Exclude<R | R2, Scope.Scope>> => {
+export const make = <Start extends Effect.Effect<any, any, any>, E2 = never, R2 = never>(
+  options: Options<Start, E2, R2>
+): NoInfer<
+  ChildSpec<Effect.Success<Start>, Effect.Error<Start>, Exclude<Effect.Services<Start> | R2, Scope.Scope>>
+> => {
   const type = options.type ?? "worker"
   const restart = options.restart ?? "permanent"
   let error: InvalidOptions | undefined

@@ -86,21 +86,26 @@ export interface ChildSpec<in out A, out E = never, out R = never> {
 }
 
 /**
- * The options of {@link make}. `Start` is the type of the `start` effect
- * itself (its success is the handle `run` receives), so `run`'s parameter is
- * inferred whether `start` is written inline, piped or built with a dual
- * combinator (`Effect.tap(Queue.unbounded<string>(), ...)`).
+ * The options of {@link make}.
+ *
+ * `run`'s parameter is inferred from `start` when `start` is a value, a
+ * pipe (`Queue.unbounded<string>().pipe(Effect.tap(...))`) or an
+ * `Effect.gen`. Written inline as a data-first dual call
+ * (`Effect.tap(Queue.unbounded<string>(), ...)`, `Effect.as(x, y)`),
+ * TypeScript checks `start` only after it has fixed `run`'s parameter, which
+ * is then `unknown` (a type error in `run`, never `any`): pipe it, or
+ * annotate the parameter (`run: (inbox: Queue.Queue<string>) => ...`).
  *
  * @category models
  * @since 0.1.0
  */
-export interface Options<Start extends Effect.Effect<any, any, any>, E2 = never, R2 = never> {
+export interface Options<A, E, R, E2 = never, R2 = never> {
   /** A label for logs, metrics and `whichChildren`; dynamic supervisors do not require it to be unique. */
   readonly id?: string | undefined
   /** Runs first, in the child's own Scope; its value is the child's handle. */
-  readonly start: Start
+  readonly start: Effect.Effect<A, E, R>
   /** The body that keeps the child alive. Absent: the child lives until it is stopped. */
-  readonly run?: ((handle: Effect.Success<Start>) => Effect.Effect<unknown, E2, R2>) | undefined
+  readonly run?: ((handle: A) => Effect.Effect<unknown, E2, R2>) | undefined
   /** @default "permanent" */
   readonly restart?: Restart | undefined
   /** @default "5 seconds" for workers, "infinity" for supervisors */
@@ -160,11 +165,9 @@ const invalid = (field: string, value: unknown, expected: string) =>
  * @category constructors
  * @since 0.1.0
  */
-export const make = <Start extends Effect.Effect<any, any, any>, E2 = never, R2 = never>(
-  options: Options<Start, E2, R2>
-): NoInfer<
-  ChildSpec<Effect.Success<Start>, Effect.Error<Start>, Exclude<Effect.Services<Start> | R2, Scope.Scope>>
-> => {
+export const make = <A, E = never, R = never, E2 = never, R2 = never>(
+  options: Options<A, E, R, E2, R2>
+): NoInfer<ChildSpec<A, E, Exclude<R | R2, Scope.Scope>>> => {
   const type = options.type ?? "worker"
   const restart = options.restart ?? "permanent"
   let error: InvalidOptions | undefined

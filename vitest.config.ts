@@ -17,6 +17,21 @@ export default defineConfig({
         test: { name: "unit", include: ["test/**/*.test.ts"], exclude: ["test/**/*.real.test.ts"] }
       },
       {
+        // compile-time tests (expectTypeOf): tsc checks test/types/*.test-d.ts; a type error fails the run
+        extends: true,
+        test: {
+          name: "types",
+          include: [],
+          typecheck: {
+            enabled: true,
+            only: true,
+            include: ["test/types/**/*.test-d.ts"],
+            tsconfig: "tsconfig.json",
+            ignoreSourceErrors: true
+          }
+        }
+      },
+      {
         extends: true,
         test: {
           name: "real",

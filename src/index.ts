@@ -33,3 +33,6 @@ export * as TaskSupervisor from "./Task/TaskSupervisor.ts"
 
 /** @since 0.1.0 */
 export * as RateLimitedSupervisor from "./RateLimiter/RateLimitedSupervisor.ts"
+
+/** @since 0.1.0 */
+export * as Observer from "./Observer/Observer.ts"

@@ -36,3 +36,6 @@ export * as RateLimitedSupervisor from "./RateLimiter/RateLimitedSupervisor.ts"
 
 /** @since 0.1.0 */
 export * as Observer from "./Observer/Observer.ts"
+
+/** @since 0.1.0 */
+export * as Server from "./Server/Server.ts"

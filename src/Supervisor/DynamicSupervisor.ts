@@ -35,29 +35,24 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
-import { type Pipeable, pipeArguments } from "effect/Pipeable"
-import * as Pull from "effect/Pull"
+import type { Pipeable } from "effect/Pipeable"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
 import { ChildNotFound, InvalidOptions, MaxChildren, RestartIntensityExceeded, SupervisorStopped } from "../Errors.ts"
 import * as ChildSpec from "./ChildSpec.ts"
 import type { ChildType } from "./ChildSpec.ts"
-import * as child from "./internal/child.ts"
-import { backoffDelay } from "./internal/backoff.ts"
-import { checkSupervisorOptions } from "./internal/options.ts"
-import { addRestart, makeWindow, type RestartWindow } from "./internal/restartWindow.ts"
-import { type SupervisorMetrics, supervisorMetrics } from "./internal/metrics.ts"
-import { showValue } from "../internal/show.ts"
+import { backoffDelay } from "../internal/backoff.ts"
+import * as child from "../internal/child.ts"
+import { decodeRestartPolicy, InvalidBackoff, inputMillis } from "../internal/policy.ts"
+import { isTracing } from "../internal/shell.ts"
+import { DynamicEngine, TypeId } from "./internal/dynamic.ts"
 
 export {
   /**
@@ -86,8 +81,6 @@ export {
    */
   SupervisorStopped
 }
-
-const TypeId = "~effect-otp/DynamicSupervisor"
 
 /**
  * A running dynamic supervisor. `X` is the type of its `extraArguments`.
@@ -182,340 +175,7 @@ export interface Options<X = never> {
   readonly restartBackoffResetAfter?: Duration.Input | undefined
 }
 
-/** @internal */
-interface Slot {
-  /** the current incarnation; while restarting, the one that exited (its pid keys the slot) */
-  inc: child.Incarnation
-  restarting: boolean
-  /** a restart in flight: the backoff timer, or the new incarnation's fiber */
-  pending: Fiber.Fiber<unknown, unknown> | undefined
-  next: child.Incarnation | undefined
-  attempt: number
-  /** successful restarts since startChild */
-  restarts: number
-  upSince: number
-  step: ((now: number, input: number) => Pull.Pull<[unknown, Duration.Duration], unknown, unknown>) | undefined
-}
-
-const Proto = {
-  [TypeId]: { _X: (x: unknown) => x },
-  pipe() {
-    return pipeArguments(this, arguments)
-  },
-  toJSON(this: SupervisorImpl) {
-    return { _id: "DynamicSupervisor", name: this.name, state: this.state }
-  }
-}
-
-/** @internal */
-class SupervisorImpl implements child.Host {
-  declare readonly [TypeId]: { readonly _X: (_: any) => any }
-  declare pipe: Pipeable["pipe"]
-  state: "open" | "stopping" | "stopped" = "open"
-  stopReason: "shutdown" | RestartIntensityExceeded = "shutdown"
-  readonly children = new Map<number, Slot>()
-  readonly starting = new Set<child.Incarnation>()
-  readonly window: RestartWindow = makeWindow()
-  readonly done = Deferred.makeUnsafe<void, RestartIntensityExceeded>()
-  stopped: Effect.Effect<void> | undefined = undefined
-  gaugeDirty = false
-  active = 0
-  workers = 0
-  supervisors = 0
-  readonly m: SupervisorMetrics
-
-  constructor(
-    readonly name: string,
-    readonly maxChildren: number,
-    readonly maxRestarts: number,
-    readonly maxSeconds: number,
-    readonly extraArguments: unknown,
-    readonly backoff: Schedule.Schedule<unknown, number> | undefined,
-    readonly backoffResetMillis: number,
-    readonly context: Context.Context<never>,
-    readonly clock: Clock.Clock
-  ) {
-    this.m = supervisorMetrics(name)
-  }
-
-  // ---- bookkeeping -------------------------------------------------------
-
-  addSlot(slot: Slot): void {
-    this.children.set(slot.inc.pid, slot)
-    this.active++
-    if (slot.inc.spec.type === "supervisor") this.supervisors++
-    else this.workers++
-    this.touchGauge()
-  }
-
-  removeSlot(slot: Slot): void {
-    if (!this.children.delete(slot.inc.pid)) return
-    if (!slot.restarting) {
-      this.active--
-      this.touchGauge()
-    }
-    if (slot.inc.spec.type === "supervisor") this.supervisors--
-    else this.workers--
-  }
-
-  /**
-   * The active-children gauge is set once per tick rather than on every
-   * start and exit: updating a metric costs about as much as a whole
-   * startChild (bench/dynamic-supervisor.bench.ts).
-   */
-  touchGauge(): void {
-    if (this.gaugeDirty) return
-    this.gaugeDirty = true
-    queueMicrotask(() => {
-      this.gaugeDirty = false
-      this.m.active.updateUnsafe(this.active, this.context)
-    })
-  }
-
-  run(effect: Effect.Effect<unknown, unknown>): Fiber.Fiber<unknown, unknown> {
-    return Effect.runForkWith(this.context)(effect)
-  }
-
-  log(effect: Effect.Effect<void>): void {
-    this.run(Effect.annotateLogs(effect, { supervisor: this.name }))
-  }
-
-  // ---- child.Host ----------------------------------------------------------
-
-  childStarted(inc: child.Incarnation): void {
-    const slot = inc.record as Slot
-    if (slot.inc === inc) {
-      // first start, from startChild
-      this.starting.delete(inc)
-      if (this.state !== "open") {
-        // the supervisor is shutting down and stops this child too (it was in `starting`)
-        child.settleStart(inc, Effect.fail(new SupervisorStopped({ reason: this.stopReason })))
-        return
-      }
-      if (this.backoff !== undefined) slot.upSince = this.clock.currentTimeMillisUnsafe()
-      this.addSlot(slot)
-      child.settleStart(inc, Effect.void)
-      return
-    }
-    // a restart succeeded: the slot moves from the old pid to the new one
-    if (slot.next !== inc || this.state !== "open") return
-    this.children.delete(slot.inc.pid)
-    slot.inc = inc
-    slot.next = undefined
-    slot.pending = undefined
-    slot.restarting = false
-    slot.restarts++
-    if (this.backoff !== undefined) slot.upSince = this.clock.currentTimeMillisUnsafe()
-    this.children.set(inc.pid, slot)
-    this.active++
-    this.touchGauge()
-    this.m.restarts.modifyUnsafe(1, this.context)
-  }
-
-  childExited(inc: child.Incarnation, exit: Exit.Exit<unknown, unknown>): void {
-    const slot = inc.record as Slot
-    if (!inc.started) {
-      this.m.startFailures.modifyUnsafe(1, this.context)
-      if (slot.inc === inc) {
-        // startChild's start failed: tell the caller; nothing was stored
-        this.starting.delete(inc)
-        const cause = child.exitCause(exit)
-        child.settleStart(
-          inc,
-          this.state !== "open" && Cause.hasInterruptsOnly(cause)
-            ? Effect.fail(new SupervisorStopped({ reason: this.stopReason }))
-            : Effect.failCause(cause)
-        )
-        return
-      }
-      // a restart attempt failed: stay "restarting" under the old pid and retry
-      if (slot.next !== inc) return
-      slot.next = undefined
-      slot.pending = undefined
-      if (inc.stopping || this.state !== "open" || !this.children.has(slot.inc.pid)) return
-      this.log(Effect.logError(`${describe(slot.inc)} failed to restart`, child.exitCause(exit)))
-      this.scheduleRestart(slot)
-      return
-    }
-    if (slot.inc !== inc) return
-    if (inc.stopping || this.state !== "open") {
-      // stopped by its owner, not a crash; a caller interrupted right after start
-      // succeeded leaves its slot here, so drop it (no-op if already removed)
-      if (this.state === "open") this.removeSlot(slot)
-      return
-    }
-    const kind = child.exitKind(exit)
-    if (kind === "abnormal") {
-      this.m.crashes.modifyUnsafe(1, this.context)
-      this.log(Effect.logError(`${describe(inc)} crashed`, child.exitCause(exit)))
-    }
-    if (child.shouldRestart(inc.spec.restart, kind)) this.scheduleRestart(slot)
-    else this.removeSlot(slot)
-  }
-
-  // ---- restarts --------------------------------------------------------------
-
-  scheduleRestart(slot: Slot): void {
-    const now = this.clock.currentTimeMillisUnsafe()
-    if (!addRestart(this.window, now, this.maxRestarts, this.maxSeconds * 1000)) {
-      this.giveUp(slot, "intensity")
-      return
-    }
-    if (!slot.restarting) {
-      slot.restarting = true
-      this.active--
-      this.touchGauge()
-    }
-    if (this.backoff === undefined) {
-      this.spawnNext(slot)
-      return
-    }
-    if (slot.step !== undefined && now - slot.upSince >= this.backoffResetMillis && slot.next === undefined) {
-      slot.step = undefined // stayed up long enough: the backoff starts afresh
-      slot.attempt = 0
-    }
-    slot.attempt++
-    const backoff = this.backoff
-    slot.pending = this.run(
-      Effect.gen({ self: this }, function* () {
-        if (slot.step === undefined) slot.step = yield* Schedule.toStep(backoff)
-        const result = yield* Effect.exit(slot.step(now, slot.attempt))
-        if (result._tag === "Failure") {
-          if (Pull.isDoneCause(result.cause)) return this.giveUp(slot, "backoff")
-          return yield* Effect.failCause(result.cause)
-        }
-        yield* Effect.sleep(result.value[1])
-        slot.pending = undefined
-        if (this.state === "open" && this.children.get(slot.inc.pid) === slot) this.spawnNext(slot)
-      })
-    )
-  }
-
-  spawnNext(slot: Slot): void {
-    const inc = child.create(this, slot.inc.spec, slot.inc.context)
-    inc.record = slot
-    slot.next = inc
-    // Restart at once, on this stack, unless this is itself inside a restart
-    // (a child that crashes during its own start): then go through the
-    // scheduler, so a crash loop cannot grow the JavaScript stack.
-    const immediate = restartDepth === 0
-    restartDepth++
-    try {
-      child.begin(inc, immediate)
-    } finally {
-      restartDepth--
-    }
-    slot.pending = inc.fiber
-  }
-
-  giveUp(slot: Slot, reason: "intensity" | "backoff"): void {
-    const error = new RestartIntensityExceeded({
-      maxRestarts: this.maxRestarts,
-      maxSeconds: this.maxSeconds,
-      child: slot.inc.spec.id ?? slot.inc.pid,
-      reason
-    })
-    this.log(Effect.logError(error.message))
-    this.removeSlot(slot)
-    this.run(this.shutdown(error))
-  }
-
-  // ---- stopping ----------------------------------------------------------------
-
-  stopSlot(slot: Slot): Effect.Effect<void> {
-    if (slot.restarting) {
-      const pending = slot.pending
-      const next = slot.next
-      slot.pending = undefined
-      slot.next = undefined
-      if (next !== undefined) return this.report(next, child.stop(next))
-      return pending === undefined ? Effect.void : Fiber.interrupt(pending)
-    }
-    return this.report(slot.inc, child.stop(slot.inc))
-  }
-
-  report(inc: child.Incarnation, outcome: Effect.Effect<child.StopOutcome>): Effect.Effect<void> {
-    if (outcome === child.stoppedNow) return Effect.void
-    return Effect.flatMap(outcome, (o) => {
-      if (o !== "abandoned") return Effect.void
-      this.m.abandoned.modifyUnsafe(1, this.context)
-      const policy = inc.spec.shutdown
-      return Effect.annotateLogs(
-        Effect.logWarning(
-          `${describe(inc)} did not stop within ${
-            policy._tag === "Timeout" ? policy.millis : 0
-          } ms: abandoned (its finalizers may still be running)`
-        ),
-        { supervisor: this.name }
-      )
-    })
-  }
-
-  /** Stops every child concurrently (each by its own policy), then completes `done`. */
-  shutdown(reason: "shutdown" | RestartIntensityExceeded): Effect.Effect<void> {
-    if (this.state !== "open") return this.stopped ?? Effect.void
-    this.state = "stopping"
-    this.stopReason = reason
-    // ask every child to stop before waiting for any of them
-    // (children that stopped on the spot are not waited for: no fiber per child)
-    const stops: Array<Effect.Effect<void>> = []
-    for (const slot of this.children.values()) {
-      const stop = this.stopSlot(slot)
-      if (stop !== Effect.void) stops.push(stop)
-    }
-    for (const inc of this.starting) stops.push(this.report(inc, child.stop(inc)))
-    const all = Effect.andThen(Effect.all(stops, { concurrency: "unbounded", discard: true }), () => {
-      this.children.clear()
-      this.starting.clear()
-      this.touchGauge()
-      this.active = 0
-      this.workers = 0
-      this.supervisors = 0
-      this.state = "stopped"
-      return reason === "shutdown" ? Deferred.succeed(this.done, undefined) : Deferred.fail(this.done, reason)
-    })
-    this.stopped = Effect.asVoid(Deferred.await(this.done).pipe(Effect.exit))
-    return Effect.uninterruptible(all)
-  }
-}
-Object.assign(SupervisorImpl.prototype, Proto)
-
-let restartDepth = 0
-
-const describe = (inc: child.Incarnation): string =>
-  inc.spec.id === undefined ? `child (pid ${inc.pid})` : `child ${showValue(inc.spec.id)} (pid ${inc.pid})`
-
-const impl = <X>(self: DynamicSupervisor<X>): SupervisorImpl => self as unknown as SupervisorImpl
-
-const validate = (options: Options<any>): InvalidOptions | undefined => {
-  const m = "DynamicSupervisor"
-  const common = checkSupervisorOptions(m, options)
-  if (common) return common
-  const invalidBackoff = (options.restartBackoff as { readonly [InvalidBackoff]?: InvalidOptions } | undefined)?.[
-    InvalidBackoff
-  ]
-  if (invalidBackoff !== undefined) return invalidBackoff
-  if (options.restartBackoff !== undefined && !Schedule.isSchedule(options.restartBackoff)) {
-    return new InvalidOptions({
-      module: m,
-      field: "restartBackoff",
-      value: options.restartBackoff,
-      expected: "a Schedule"
-    })
-  }
-  if (options.restartBackoffResetAfter !== undefined) {
-    const d = Duration.fromInput(options.restartBackoffResetAfter)
-    if (d._tag === "None" || !(Duration.toMillis(d.value) >= 0)) {
-      return new InvalidOptions({
-        module: m,
-        field: "restartBackoffResetAfter",
-        value: options.restartBackoffResetAfter,
-        expected: "a duration >= 0"
-      })
-    }
-  }
-  return undefined
-}
+const impl = <X>(self: DynamicSupervisor<X>): DynamicEngine => self as unknown as DynamicEngine
 
 /**
  * Starts a dynamic supervisor with no children, owned by the current Scope:
@@ -550,29 +210,30 @@ export const make = <X = never>(
 ): Effect.Effect<DynamicSupervisor<X>, InvalidOptions, Scope.Scope> =>
   Effect.suspend(() => {
     const error = validate(options)
-    if (error) return Effect.fail(error)
+    if (error instanceof InvalidOptions) return Effect.fail(error)
     return Effect.acquireRelease(
       Effect.withFiber((fiber) => {
-        const context = fiber.context as Context.Context<never>
-        const maxSeconds = options.maxSeconds ?? 5
-        const sup = new SupervisorImpl(
+        const sup = new DynamicEngine(
+          "DynamicSupervisor",
           options.name ?? "DynamicSupervisor",
           options.maxChildren ?? Infinity,
-          options.maxRestarts ?? 3,
-          maxSeconds,
           options.extraArguments,
-          options.restartBackoff,
-          options.restartBackoffResetAfter === undefined
-            ? maxSeconds * 1000
-            : Duration.toMillis(Duration.fromInputUnsafe(options.restartBackoffResetAfter)),
-          context,
-          fiber.getRef(Clock.Clock)
+          error,
+          fiber.context as Context.Context<never>
         )
         return Effect.succeed(sup as unknown as DynamicSupervisor<X>)
       }),
       (sup) => impl(sup).shutdown("shutdown")
     )
   })
+
+/** Checks the options (`null` included); the decoded restart policy or the error. @internal */
+const validate = (options: Options<any>) => {
+  if (typeof options !== "object" || options === null) {
+    return new InvalidOptions({ module: "DynamicSupervisor", field: "options", value: options, expected: "an object" })
+  }
+  return decodeRestartPolicy("DynamicSupervisor", options)
+}
 
 /**
  * A layer that provides a dynamic supervisor under the given service key,
@@ -680,39 +341,43 @@ export const startChild: {
   ): Effect.Effect<Child<A>, E | MaxChildren | SupervisorStopped | InvalidOptions, R> =>
     Effect.withFiber((fiber) => {
       const sup = impl(self)
-      if (sup.state !== "open") return Effect.fail(new SupervisorStopped({ reason: sup.stopReason }))
-      if (sup.children.size + sup.starting.size >= sup.maxChildren) {
+      if (sup.shell.state !== "open") return Effect.fail(sup.shell.stoppedError())
+      if (sup.children.size >= sup.maxChildren) {
         return Effect.fail(new MaxChildren({ maxChildren: sup.maxChildren }))
       }
       const s = typeof spec === "function" ? spec(sup.extraArguments as X) : spec
       if (s.invalid !== undefined) return Effect.fail(s.invalid)
-      const inc = child.create(
-        sup,
-        s as ChildSpec.ChildSpec<A, unknown, unknown>,
-        fiber.context as Context.Context<never>
-      )
-      const slot: Slot = {
-        inc,
-        restarting: false,
-        pending: undefined,
-        next: undefined,
-        attempt: 0,
-        restarts: 0,
-        upSince: 0,
-        step: undefined
-      }
-      inc.record = slot
-      sup.starting.add(inc)
-      child.begin(inc, true)
+      const caller = fiber.context as Context.Context<never>
+      if (isTracing(caller)) return traced(sup, s as ChildSpec.ChildSpec<A, unknown, unknown>)
+      const c = sup.spawn(s as ChildSpec.ChildSpec<A, unknown, unknown>, caller)
       // a start that finished synchronously needs no waiting
-      if (inc.startResult === Effect.void) return Effect.succeed(inc as Child<A>)
-      return Effect.as(child.awaitStart(inc), inc) as Effect.Effect<
+      if (child.startResult(c) === Effect.void) return Effect.succeed(c as Child<A>)
+      return Effect.as(child.awaitStart(c, abandon(sup)), c) as Effect.Effect<
         Child<A>,
         E | MaxChildren | SupervisorStopped | InvalidOptions,
         R
       >
     })
 )
+
+const abandon = (sup: DynamicEngine) => (c: child.Child) => sup.shell.abandoned(c, child.specOf(c).shutdown)
+
+/** startChild as a span (only when a tracer other than Effect's native one is installed). */
+const traced = <A>(
+  sup: DynamicEngine,
+  spec: ChildSpec.ChildSpec<A, unknown, unknown>
+): Effect.Effect<Child<A>, any, any> =>
+  Effect.withSpan(
+    Effect.withFiber((fiber) => {
+      const c = sup.spawn(spec, fiber.context as Context.Context<never>)
+      const span = Context.getOption(fiber.context, Tracer.ParentSpan)
+      if (span._tag === "Some" && span.value._tag === "Span") span.value.attribute("pid", c.pid)
+      if (child.startResult(c) === Effect.void) return Effect.succeed(c as Child<A>)
+      return Effect.as(child.awaitStart(c, abandon(sup)), c as Child<A>)
+    }),
+    `${sup.kind}.startChild`,
+    { attributes: { supervisor: sup.name, id: spec.id, incarnation: 1, attempt: 0 } }
+  )
 
 /**
  * Stops a child by its shutdown policy and removes it; it is never restarted,
@@ -766,14 +431,14 @@ export const terminateChild: {
   ): Effect.Effect<void, ChildNotFound | SupervisorStopped> =>
     Effect.suspend((): Effect.Effect<void, ChildNotFound | SupervisorStopped> => {
       const sup = impl(self)
-      if (sup.state !== "open") return Effect.fail(new SupervisorStopped({ reason: sup.stopReason }))
+      if (sup.shell.state !== "open") return Effect.fail(sup.shell.stoppedError())
       // pids are never reused, so the pid alone names the incarnation
-      const slot = sup.children.get(target.pid)
-      if (slot === undefined) {
+      const c = sup.children.get(target.pid)
+      if (c === undefined || !child.started(c)) {
         return Effect.fail(new ChildNotFound({ child: target.pid }))
       }
-      sup.removeSlot(slot)
-      return Effect.uninterruptible(sup.stopSlot(slot))
+      sup.remove(c)
+      return Effect.uninterruptible(sup.stopOne(c) ?? Effect.void)
     })
 )
 
@@ -786,9 +451,7 @@ export const terminateChild: {
 export const countChildren = <X>(self: DynamicSupervisor<X>): Effect.Effect<Counts, SupervisorStopped> =>
   Effect.suspend(() => {
     const counts = countChildrenUnsafe(self)
-    return counts === undefined
-      ? Effect.fail(new SupervisorStopped({ reason: impl(self).stopReason }))
-      : Effect.succeed(counts)
+    return counts === undefined ? Effect.fail(impl(self).shell.stoppedError()) : Effect.succeed(counts)
   })
 
 /**
@@ -800,8 +463,8 @@ export const countChildren = <X>(self: DynamicSupervisor<X>): Effect.Effect<Coun
  */
 export const countChildrenUnsafe = <X>(self: DynamicSupervisor<X>): Counts | undefined => {
   const sup = impl(self)
-  if (sup.state === "stopped") return undefined
-  return { specs: sup.children.size, active: sup.active, supervisors: sup.supervisors, workers: sup.workers }
+  if (sup.shell.state === "stopped") return undefined
+  return sup.counts()
 }
 
 /**
@@ -816,9 +479,7 @@ export const whichChildren = <X>(
 ): Effect.Effect<ReadonlyArray<ChildInfo>, SupervisorStopped> =>
   Effect.suspend(() => {
     const infos = whichChildrenUnsafe(self)
-    return infos === undefined
-      ? Effect.fail(new SupervisorStopped({ reason: impl(self).stopReason }))
-      : Effect.succeed(infos)
+    return infos === undefined ? Effect.fail(impl(self).shell.stoppedError()) : Effect.succeed(infos)
   })
 
 /**
@@ -830,22 +491,23 @@ export const whichChildren = <X>(
  */
 export const whichChildrenUnsafe = <X>(self: DynamicSupervisor<X>): ReadonlyArray<ChildInfo> | undefined => {
   const sup = impl(self)
-  if (sup.state === "stopped") return undefined
+  if (sup.shell.state === "stopped") return undefined
   const out: Array<ChildInfo> = []
-  for (const slot of sup.children.values()) {
+  sup.forEachChild((c, record) => {
+    const restarting = record !== undefined && record.state._tag !== "Up"
     out.push({
-      pid: slot.inc.pid,
-      id: slot.inc.spec.id,
-      child: slot.restarting ? "restarting" : (slot.inc as Child<unknown>),
-      type: slot.inc.spec.type,
-      restarts: slot.restarts
+      pid: c.pid,
+      id: c.id,
+      child: restarting ? "restarting" : (c as Child<unknown>),
+      type: c.type,
+      restarts: record?.restarts ?? 0
     })
-  }
+  })
   return out
 }
 
 const await_ = <X>(self: DynamicSupervisor<X>): Effect.Effect<void, RestartIntensityExceeded> =>
-  Deferred.await(impl(self).done)
+  Deferred.await(impl(self).shell.done)
 
 export {
   /**
@@ -925,12 +587,8 @@ export const backoff = (options: {
   /** @default false */
   readonly jitter?: boolean | undefined
 }): Schedule.Schedule<number, unknown> => {
-  const millis = (d: Duration.Input): number => {
-    const o = Duration.fromInput(d)
-    return o._tag === "Some" ? Duration.toMillis(o.value) : Number.NaN
-  }
-  const min = millis(options.min)
-  const max = millis(options.max)
+  const min = inputMillis(options.min)
+  const max = inputMillis(options.max)
   const factor = options.factor ?? 2
   const bad = (field: string, value: unknown, expected: string) =>
     new InvalidOptions({ module: "DynamicSupervisor.backoff", field, value, expected })
@@ -949,8 +607,6 @@ export const backoff = (options: {
   // make() rejects the supervisor options with this error (a Schedule cannot fail to be built)
   return invalid === undefined ? schedule : Object.assign(schedule, { [InvalidBackoff]: invalid })
 }
-
-const InvalidBackoff = "~effect-otp/DynamicSupervisor/InvalidBackoff"
 
 /**
  * Returns true if the value is a {@link DynamicSupervisor}.

@@ -65,7 +65,7 @@ import {
 } from "../Errors.ts"
 import * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
-import { checkSupervisorOptions } from "../Supervisor/internal/options.ts"
+import { checkSupervisorOptions } from "../internal/options.ts"
 import type { TaskExited, TaskTimeout } from "./internal/errors.ts"
 import { Timers } from "./internal/timers.ts"
 import * as engine from "./internal/stream.ts"
@@ -78,7 +78,7 @@ import {
   TaskSupervisorTypeId
 } from "./internal/task.ts"
 import type { Task } from "./Task.ts"
-import { defaultWorkerShutdownMillis } from "../Supervisor/internal/shutdown.ts"
+import { defaultWorkerShutdownMillis } from "../internal/shutdown.ts"
 
 /**
  * A running task supervisor.

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Fiber, Metric, Random, Ref, Schedule, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { ChildSpec, DynamicSupervisor } from "effect-otp"
-import { backoffDelay } from "../../src/Supervisor/internal/backoff.ts"
+import { backoffDelay } from "../../src/internal/backoff.ts"
 import {
   type Control,
   controllable,

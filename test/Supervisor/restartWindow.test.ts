@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { addRestart, makeWindow } from "../../src/Supervisor/internal/restartWindow.ts"
+import { addRestart, makeWindow } from "../../src/internal/restartWindow.ts"
 
 const run = (times: ReadonlyArray<number>, maxRestarts: number, periodMillis: number) => {
   const w = makeWindow()

@@ -18,8 +18,8 @@ import { RestartIntensityExceeded, SupervisorStopped } from "../../Errors.ts"
 import { showValue } from "../../internal/show.ts"
 import type { ChildSpec } from "../ChildSpec.ts"
 import * as child from "./child.ts"
-import { addRestart, makeWindow, type RestartWindow } from "./restartWindow.ts"
-import { type SupervisorMetrics, supervisorMetrics } from "./metrics.ts"
+import { addRestart, makeWindow, type RestartWindow } from "../../internal/restartWindow.ts"
+import { type SupervisorMetrics, supervisorMetrics } from "../../internal/metrics.ts"
 
 /** @internal */
 export type Strategy = "oneForOne" | "oneForAll" | "restForOne"

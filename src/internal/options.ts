@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { InvalidOptions } from "../../Errors.ts"
+import { InvalidOptions } from "../Errors.ts"
 
 /** @internal */
 export const checkNonNegativeInt = (module: string, field: string, value: unknown): InvalidOptions | undefined =>

@@ -1,0 +1,102 @@
+/**
+ * Every place the library leans on the *shape* of Effect's runtime rather than
+ * its public API, in one file. Each reliance has a test in
+ * test/internal/effectInternals.test.ts named after it, which fails when an
+ * Effect upgrade changes that shape; fix it here and nowhere else.
+ *
+ * 1. FiberImpl keeps the fibers it forked in `_children` (no public reader):
+ *    {@link hasForkedChildren}.
+ * 2. A Scope is a plain object with two type-id keys, `strategy`, `parent` and
+ *    a mutable `state` that Effect's Scope functions read and write directly:
+ *    {@link installScope} makes a class's instances Scopes (a child is its own
+ *    Scope, which saves an object and a field per child).
+ * 3. A metric exposes its series' hooks through an internal `hook(context)`
+ *    method: {@link metricHooks}; `Metric.registerUnsafe` with a plain-number
+ *    state is then public API.
+ * 4. Loggers read log annotations with `Object.entries` (own enumerable string
+ *    keys): a child is its own annotation record ({@link installScope}'s class
+ *    keeps its other fields under symbols).
+ * 5. The default Clock is a class of its own whose monotonic reading is
+ *    `process.hrtime`: {@link monotonicMillis} reads `performance.now()` (the
+ *    same source, no BigInt) when that class is in use.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import type * as Fiber from "effect/Fiber"
+import type * as Metric from "effect/Metric"
+import * as Scope from "effect/Scope"
+
+// ---- 1. forked children ------------------------------------------------------
+
+/** Whether the fiber still has fibers it forked running (`FiberImpl._children`). @internal */
+export const hasForkedChildren = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
+  const children = (fiber as unknown as { readonly _children?: ReadonlySet<unknown> })._children
+  return children !== undefined && children.size > 0
+}
+
+// ---- 2. objects that are Scopes ------------------------------------------------
+
+const probe = Scope.makeUnsafe() as unknown as Record<string, unknown>
+
+/** The string keys Effect's Scope carries as type ids (read from a real Scope). @internal */
+export const scopeTypeIds: ReadonlyArray<string> = Object.keys(probe).filter((k) => k.startsWith("~effect/Scope"))
+
+/** A Scope's state when it has no finalizers (the value Effect itself uses). @internal */
+export const scopeEmptyState: unknown = probe.state
+
+/**
+ * Makes every instance of `cls` a `Scope.Closeable` (sequential finalizers, no
+ * parent): the type ids, `strategy` and `parent` go on the prototype, and
+ * `state` is an accessor over the symbol `stateKey` so it is no own
+ * enumerable string key (see reliance 4). Instances must set
+ * `this[stateKey] = scopeEmptyState` in their constructor.
+ *
+ * @internal
+ */
+export const installScope = (cls: { prototype: object }, stateKey: symbol): void => {
+  const proto = cls.prototype as Record<PropertyKey, unknown>
+  for (const key of scopeTypeIds) proto[key] = key
+  proto.strategy = "sequential"
+  proto.parent = undefined
+  Object.defineProperty(proto, "state", {
+    get(this: Record<symbol, unknown>) {
+      return this[stateKey]
+    },
+    set(this: Record<symbol, unknown>, value: unknown) {
+      this[stateKey] = value
+    },
+    enumerable: false,
+    configurable: true
+  })
+}
+
+// ---- 3. metric series hooks -----------------------------------------------------
+
+/** The hooks of a metric's series in a context, or undefined if the metric does not expose them. @internal */
+export const metricHooks = (
+  metric: Metric.Metric<any, any>,
+  context: Context.Context<never>
+): Metric.Metric.Hooks<any, any> | undefined => {
+  const hook = (metric as unknown as { hook?: (context: Context.Context<never>) => Metric.Metric.Hooks<any, any> }).hook
+  return typeof hook === "function" ? hook.call(metric, context) : undefined
+}
+
+// ---- 5. the monotonic clock -------------------------------------------------------
+
+const DefaultClock = (Context.get(Context.empty(), Clock.Clock) as object).constructor
+const performanceNow: (() => number) | undefined =
+  typeof globalThis.performance?.now === "function" ? () => globalThis.performance.now() : undefined
+
+/**
+ * A reader of the Clock's monotonic time in milliseconds, for deadlines and
+ * windows (a wall-clock step changes nothing). On the default Clock it is
+ * `performance.now()`; on any other (TestClock) `monotonicTimeNanosUnsafe`.
+ *
+ * @internal
+ */
+export const monotonicMillis = (clock: Clock.Clock): (() => number) =>
+  clock.constructor === DefaultClock && performanceNow !== undefined
+    ? performanceNow
+    : () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6

@@ -1,0 +1,290 @@
+/**
+ * The supervisor shell every engine hosts on: open / stopping / stopped with
+ * its stop reason and `done`, the one give-up, the one "abandoned" report
+ * (log + metric + event), the one active-children gauge batched per tick, the
+ * crash log that costs nothing when its level is dropped, the restart policy
+ * interpreter, the children's context (their own trace and log context), the
+ * inspection listeners, and a stop loop that yields to the event loop.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as LogLevel from "effect/LogLevel"
+import * as References from "effect/References"
+import * as Tracer from "effect/Tracer"
+import { RestartIntensityExceeded, SupervisorStopped } from "../Errors.ts"
+import type { ShutdownPolicy } from "../Supervisor/ChildSpec.ts"
+import { monotonicMillis } from "./effectInternals.ts"
+import * as Inspect from "./inspect.ts"
+import { type SupervisorMetrics, supervisorMetrics } from "./metrics.ts"
+import { Restarts, type RestartPolicy } from "./policy.ts"
+
+/** @internal */
+export type ShellState = "open" | "stopping" | "stopped"
+
+/** How many children a stop or restart loop handles before yielding to the event loop. @internal */
+export const yieldEvery = 2048
+
+/** @internal */
+export class Shell {
+  state: ShellState = "open"
+  stopReason: "shutdown" | RestartIntensityExceeded = "shutdown"
+  readonly done = Deferred.makeUnsafe<void, RestartIntensityExceeded>()
+  listeners: Inspect.Listeners = undefined
+  readonly m: SupervisorMetrics
+  /** monotonic milliseconds */
+  readonly now: () => number
+  readonly clock: Clock.Clock
+  readonly restarts: Restarts
+  /** children counted in the active gauge */
+  active = 0
+  private gaugeDirty = false
+  private lastCaller: Context.Context<never> | undefined = undefined
+  private lastBase: Context.Context<never> | undefined = undefined
+  readonly tracing: boolean
+
+  constructor(
+    readonly kind: Inspect.InspectableKind,
+    readonly name: string,
+    /** the context the supervisor was made in (its own services, Clock, loggers) */
+    readonly context: Context.Context<never>,
+    readonly policy: RestartPolicy
+  ) {
+    this.m = supervisorMetrics(name)
+    this.clock = Context.get(context, Clock.Clock)
+    this.now = monotonicMillis(this.clock)
+    this.restarts = new Restarts(policy, this.now)
+    this.tracing = isTracing(context)
+  }
+
+  /** epoch ms on the Clock, for events and `startedAt` */
+  epoch(): number {
+    return this.clock.currentTimeMillisUnsafe()
+  }
+
+  stoppedError(): SupervisorStopped {
+    return new SupervisorStopped({ reason: this.stopReason })
+  }
+
+  // ---- the gauge ---------------------------------------------------------------
+
+  /**
+   * The active-children gauge is set once per tick rather than on every start
+   * and exit: a metric update costs about as much as a whole start.
+   */
+  addActive(delta: number): void {
+    this.active += delta
+    if (this.gaugeDirty) return
+    this.gaugeDirty = true
+    queueMicrotask(this.flushGauge)
+  }
+
+  readonly flushGauge = (): void => {
+    this.gaugeDirty = false
+    this.m.active.updateUnsafe(this.active, this.context)
+  }
+
+  // ---- logs -------------------------------------------------------------------------
+
+  /** Whether a log at `level` would reach a logger (checked before anything is built). */
+  logs(level: LogLevel.LogLevel): boolean {
+    if (LogLevel.isGreaterThan(Context.get(this.context, References.MinimumLogLevel), level)) return false
+    return Context.get(this.context, References.CurrentLoggers).size > 0
+  }
+
+  /** Logs with the supervisor's annotations (and the child's), on a fiber only when it would print. */
+  log(
+    level: "Error" | "Warn" | "Info",
+    message: string,
+    cause?: Cause.Cause<unknown>,
+    child?: { readonly id: string | undefined; readonly pid: number }
+  ): void {
+    if (!this.logs(level)) return
+    const annotations: Record<string, unknown> = { supervisor: this.name }
+    if (child !== undefined) {
+      annotations.pid = child.pid
+      if (child.id !== undefined) annotations.id = child.id
+    }
+    const args: Array<unknown> = cause === undefined ? [message] : [message, cause]
+    Effect.runForkWith(this.context)(Effect.annotateLogs(Effect.logWithLevel(level)(...args), annotations))
+  }
+
+  // ---- events --------------------------------------------------------------------------
+
+  emitStarted(c: { readonly id: string | undefined; readonly pid: number }): void {
+    if (this.listeners === undefined) return
+    Inspect.emit(this.listeners, { _tag: "Started", ...this.base(c) })
+  }
+
+  emitExited(c: { readonly id: string | undefined; readonly pid: number }, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.listeners === undefined) return
+    const reason = Exit.isSuccess(exit) ? "normal" : hasInterruptsOnly(exit) ? "shutdown" : "crash"
+    Inspect.emit(this.listeners, {
+      _tag: "Exited",
+      ...this.base(c),
+      reason,
+      cause: reason === "crash" ? prettyCause(exit) : undefined
+    })
+  }
+
+  emitRestarted(
+    c: { readonly id: string | undefined; readonly pid: number },
+    previousPid: number,
+    attempt: number
+  ): void {
+    if (this.listeners === undefined) return
+    Inspect.emit(this.listeners, { _tag: "Restarted", ...this.base(c), previousPid, attempt })
+  }
+
+  private base(c: { readonly id: string | undefined; readonly pid: number | undefined }) {
+    return { supervisor: this.name, supervisorKind: this.kind, id: c.id, pid: c.pid, at: this.epoch() }
+  }
+
+  // ---- give-up and abandoned ------------------------------------------------------------
+
+  /** The one give-up: logs it, emits it and returns the error the supervisor stops with. */
+  giveUp(child: { readonly id: string | undefined; readonly pid: number }, reason: "intensity" | "backoff") {
+    const error = new RestartIntensityExceeded({
+      maxRestarts: this.policy.maxRestarts,
+      maxSeconds: this.policy.maxSeconds,
+      child: child.id ?? child.pid,
+      reason
+    })
+    this.log("Error", error.message)
+    if (this.listeners !== undefined) {
+      Inspect.emit(this.listeners, {
+        _tag: "GaveUp",
+        ...this.base(child),
+        reason,
+        maxRestarts: this.policy.maxRestarts,
+        maxSeconds: this.policy.maxSeconds
+      })
+    }
+    return error
+  }
+
+  /** The one "abandoned" report: metric, warning, event. */
+  abandoned(
+    child: { readonly id: string | undefined; readonly pid: number },
+    policy: ShutdownPolicy,
+    what = "child"
+  ): void {
+    this.m.abandoned.modifyUnsafe(1, this.context)
+    const millis = policy._tag === "Timeout" ? policy.millis : 0
+    const who =
+      what === "child"
+        ? child.id === undefined
+          ? `child (pid ${child.pid})`
+          : `child ${JSON.stringify(child.id)} (pid ${child.pid})`
+        : `${what} ${child.pid}`
+    this.log(
+      "Warn",
+      `${who} did not stop within ${millis} ms: abandoned (its finalizers may still be running)`,
+      undefined,
+      child
+    )
+    if (this.listeners !== undefined) {
+      Inspect.emit(this.listeners, { _tag: "Abandoned", ...this.base(child), shutdownMillis: millis })
+    }
+  }
+
+  /** Reports an outcome of a stop: an abandoned child is reported once. */
+  report(
+    child: { readonly id: string | undefined; readonly pid: number },
+    policy: ShutdownPolicy,
+    outcome: Effect.Effect<"stopped" | "killed" | "abandoned">,
+    stoppedNow: Effect.Effect<"stopped" | "killed" | "abandoned">,
+    what = "child"
+  ): Effect.Effect<void> {
+    if (outcome === stoppedNow) return Effect.void
+    return Effect.map(outcome, (o) => {
+      if (o === "abandoned") this.abandoned(child, policy, what)
+    })
+  }
+
+  // ---- stopping -------------------------------------------------------------------------
+
+  /** Marks the shell stopping; false when it already was. */
+  beginStop(reason: "shutdown" | RestartIntensityExceeded): boolean {
+    if (this.state !== "open") return false
+    this.state = "stopping"
+    this.stopReason = reason
+    return true
+  }
+
+  /** Marks the shell stopped and completes `done` (fails it when the supervisor gave up). */
+  endStop(): void {
+    this.state = "stopped"
+    this.active = 0
+    this.flushGauge()
+    Deferred.doneUnsafe(this.done, this.stopReason === "shutdown" ? Exit.void : Exit.fail(this.stopReason))
+  }
+
+  /** Waits until stopped, whatever the reason. */
+  readonly awaitStopped: Effect.Effect<void> = Effect.asVoid(Effect.exit(Deferred.await(this.done)))
+
+  // ---- the children's context --------------------------------------------------------------
+
+  /**
+   * The base context of children started from `caller`: the caller's services,
+   * without its span, log annotations and log spans (a child runs in its own
+   * trace and log context). Kept for the last caller context, so a loop of
+   * starts from one fiber builds it once.
+   */
+  childBase(caller: Context.Context<never>): Context.Context<never> {
+    if (caller === this.lastCaller) return this.lastBase!
+    let ctx = Context.omit(Tracer.ParentSpan)(caller) as Context.Context<never>
+    ctx = Context.add(ctx, References.CurrentLogSpans, [])
+    ctx = Context.add(ctx, References.CurrentStackFrame, undefined)
+    this.lastCaller = caller
+    this.lastBase = ctx
+    return ctx
+  }
+}
+
+const hasInterruptsOnly = (exit: Exit.Exit<unknown, unknown>): boolean =>
+  exit._tag === "Failure" && exit.cause.reasons.length > 0 && exit.cause.reasons.every((r) => r._tag === "Interrupt")
+
+const prettyCause = (exit: Exit.Exit<unknown, unknown>): string | undefined =>
+  exit._tag === "Failure" ? Cause.pretty(exit.cause) : undefined
+
+/** Whether spans go anywhere: a tracer other than Effect's native one, tracing enabled. @internal */
+export const isTracing = (context: Context.Context<never>): boolean =>
+  Context.get(context, References.TracerEnabled) && Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer
+
+/**
+ * Runs `step` over `items` in chunks of {@link yieldEvery}, yielding to the
+ * event loop between chunks (so stopping or restarting any number of children
+ * never freezes it); collects the effects `step` returns that need waiting.
+ *
+ * @internal
+ */
+export const chunked = <T>(
+  items: Iterable<T>,
+  step: (item: T) => Effect.Effect<void> | undefined
+): Effect.Effect<Array<Effect.Effect<void>>> =>
+  Effect.suspend(() => {
+    const pending: Array<Effect.Effect<void>> = []
+    const it = items[Symbol.iterator]()
+    const loop: Effect.Effect<Array<Effect.Effect<void>>> = Effect.suspend(() => {
+      for (let i = 0; i < yieldEvery; i++) {
+        const next = it.next()
+        if (next.done) return Effect.succeed(pending)
+        const wait = step(next.value)
+        if (wait !== undefined) pending.push(wait)
+      }
+      return Effect.andThen(yieldMacrotask, loop)
+    })
+    return loop
+  })
+
+/** Yields to the event loop (a macrotask), so timers and I/O run between chunks. @internal */
+export const yieldMacrotask: Effect.Effect<void> = Effect.callback<void>((resume) => {
+  const t = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(t))
+})

@@ -1,0 +1,146 @@
+/**
+ * The library's reliances on the shape of Effect's runtime (src/internal/effectInternals.ts).
+ * Each test is named after one reliance: when an Effect upgrade breaks it, the
+ * failing test says which, and the fix goes in effectInternals.ts only.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Context, Effect, Exit, Fiber, Logger, Metric, References, Scope } from "effect"
+import { TestClock } from "effect/testing"
+import {
+  hasForkedChildren,
+  installScope,
+  metricHooks,
+  monotonicMillis,
+  scopeEmptyState,
+  scopeTypeIds
+} from "../../src/internal/effectInternals.ts"
+
+describe("Effect internals the library relies on", () => {
+  it.effect("reliance 1: FiberImpl keeps the fibers it forked in _children", () =>
+    Effect.gen(function* () {
+      const seen: Array<boolean> = []
+      const parent = yield* Effect.forkChild(
+        Effect.gen(function* () {
+          const child = yield* Effect.forkChild(Effect.never)
+          seen.push(yield* Effect.withFiber((f) => Effect.succeed(hasForkedChildren(f))))
+          yield* Fiber.interrupt(child)
+          seen.push(yield* Effect.withFiber((f) => Effect.succeed(hasForkedChildren(f))))
+        })
+      )
+      yield* Fiber.join(parent)
+      assert.deepStrictEqual(seen, [true, false])
+    })
+  )
+
+  it.effect(
+    "reliance 2: an object with Scope's type ids, strategy, parent and a state accessor is a Scope to Effect",
+    () =>
+      Effect.gen(function* () {
+        assert.strictEqual(scopeTypeIds.length, 2, "Scope carries two ~effect/Scope type-id keys")
+        const State = Symbol("state")
+        class Mine {
+          [State]: unknown = scopeEmptyState
+        }
+        installScope(Mine, State)
+        const mine = new Mine() as unknown as Scope.Closeable
+        const log: Array<string> = []
+        yield* Effect.addFinalizer(() => Effect.sync(() => log.push("outer"))).pipe(
+          Effect.provideService(Scope.Scope, mine)
+        )
+        const inner = yield* Scope.fork(mine)
+        yield* Scope.addFinalizer(
+          inner,
+          Effect.sync(() => log.push("inner"))
+        )
+        yield* Scope.close(mine, Exit.void)
+        assert.deepStrictEqual(log, ["inner", "outer"])
+        assert.strictEqual((mine as any).state._tag, "Closed")
+        assert.deepStrictEqual(Object.keys(mine), [], "its state is no own enumerable key")
+      })
+  )
+
+  it.effect(
+    "reliance 3: a metric exposes its series' hooks through hook(context); registerUnsafe accepts plain-number state",
+    () =>
+      Effect.gen(function* () {
+        const counter = Metric.counter("effect_otp_internals_probe_total", { incremental: true })
+        const context = yield* Effect.context<never>()
+        const hooks = metricHooks(counter, context)
+        assert.isDefined(hooks)
+        assert.strictEqual(typeof hooks!.get, "function")
+        let n = 41
+        Metric.registerUnsafe(counter, context, {
+          get: () => ({ count: n, incremental: true }),
+          update: () => {},
+          modify: () => {}
+        })
+        n++
+        const state = yield* Metric.value(counter)
+        assert.strictEqual(state.count, 42)
+      })
+  )
+
+  it.effect(
+    "reliance 4: loggers read annotations as own enumerable string keys (symbols and prototype accessors are not shown)",
+    () =>
+      Effect.gen(function* () {
+        const lines: Array<Record<string, unknown>> = []
+        const logger = Logger.make((o) => {
+          const out: Record<string, unknown> = {}
+          for (const [k, v] of Object.entries(o.fiber.getRef(References.CurrentLogAnnotations))) out[k] = v
+          lines.push(out)
+        })
+        class Note {
+          readonly supervisor = "sup"
+          readonly pid = 7
+          readonly [Symbol.for("hidden")] = "no"
+          get handle() {
+            return "no"
+          }
+        }
+        yield* Effect.log("x").pipe(
+          Effect.provideService(References.CurrentLogAnnotations, new Note() as any),
+          Effect.provideService(Logger.CurrentLoggers, new Set([logger]))
+        )
+        assert.deepStrictEqual(lines, [{ supervisor: "sup", pid: 7 }])
+        // and the logfmt logger prints the same keys
+        const text = Logger.formatLogFmt.log({
+          message: "x",
+          logLevel: "Info",
+          cause: (Exit.fail(1) as any).cause,
+          fiber: {
+            getRef: (ref: any) =>
+              ref === References.CurrentLogAnnotations ? new Note() : Context.get(Context.empty(), ref)
+          } as any,
+          date: new Date(0)
+        } as any)
+        assert.include(text, "supervisor=sup")
+        assert.notInclude(text, "handle")
+      })
+  )
+
+  it.effect(
+    "reliance 5: the default Clock is one class whose monotonic reading is process.hrtime; TestClock's moves only with adjust",
+    () =>
+      Effect.gen(function* () {
+        const live = Context.get(Context.empty(), Clock.Clock)
+        const read = monotonicMillis(live)
+        const a = read()
+        const h = Number(live.monotonicTimeNanosUnsafe()) / 1e6
+        const until = Date.now() + 20
+        while (Date.now() < until) {
+          // let both clocks move
+        }
+        const da = read() - a
+        const dh = Number(live.monotonicTimeNanosUnsafe()) / 1e6 - h
+        assert.isTrue(da >= 19 && Math.abs(da - dh) < 5, `both advance together (${da} vs ${dh} ms)`)
+        const test = yield* Clock.Clock
+        const now = monotonicMillis(test)
+        const before = now()
+        yield* TestClock.setTime(test.currentTimeMillisUnsafe() - 3_600_000)
+        assert.strictEqual(now(), before, "setTime does not move the monotonic clock")
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual(now(), before + 10_000)
+      })
+  )
+})

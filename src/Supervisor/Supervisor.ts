@@ -65,7 +65,7 @@ import {
 import * as ChildSpec from "./ChildSpec.ts"
 import * as DynamicSupervisor from "./DynamicSupervisor.ts"
 import type { ChildType } from "./ChildSpec.ts"
-import { checkSupervisorOptions } from "./internal/options.ts"
+import { checkSupervisorOptions } from "../internal/options.ts"
 import { type Slot, StaticSupervisor } from "./internal/staticSupervisor.ts"
 import { showValue } from "../internal/show.ts"
 

@@ -1,0 +1,1082 @@
+/**
+ * A DynamicSupervisor whose children are effect/cluster entities: OTP's
+ * supervision semantics across runners, on top of the engine.
+ *
+ * effect/cluster places entities on runners by shard locks in one SQL
+ * database, keeps one live instance per id and fails over. Its entities are
+ * virtual (any message activates one) and a handler that always dies is
+ * retried forever. A ClusterSupervisor adds what OTP has:
+ *
+ * - `startChild` (typed `AlreadyStarted`), `terminateChild` and
+ *   `restartChild` (typed `ChildNotFound`). A message to an id that was never
+ *   started, or was terminated, fails `ChildNotFound` instead of creating it.
+ * - Restart intensity per child id, counted in the database: after more than
+ *   `maxRestarts` crashes within `maxSeconds` the child is `failed` (on no
+ *   runner; it does not bounce from runner to runner) and its callers get
+ *   `RestartIntensityExceeded`.
+ * - `permanent` and `transient` children are kept alive: after their runner
+ *   dies they come back on another one without any traffic. `temporary`
+ *   children end with their incarnation.
+ * - `maxChildren` across the whole cluster, `whichChildren` /
+ *   `countChildren` across runners, an `events` stream.
+ * - A fencing token (`fenced`) for a child's own writes.
+ *
+ * The bookkeeping is a table in the cluster's own database keyed by the
+ * entity address; which runner is alive is read from the engine's runner
+ * table. There is no second source of truth: no gossip, no membership, no
+ * transport or failure detector of our own.
+ *
+ * The child is a Server definition: a Schema'd protocol of `Rpc`s and an
+ * `init` that runs in the child's Scope and returns the handlers. The same
+ * definition runs locally; here its handlers answer effect/cluster messages.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { dual } from "effect/Function"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as ClusterSchema from "effect/cluster/ClusterSchema"
+import type {
+  AlreadyProcessingMessage,
+  EntityNotAssignedToRunner,
+  MailboxFull,
+  PersistenceError
+} from "effect/cluster/ClusterError"
+import * as Entity from "effect/cluster/Entity"
+import type * as Sharding from "effect/cluster/Sharding"
+import * as Rpc from "effect/rpc/Rpc"
+import type * as RpcClient from "effect/rpc/RpcClient"
+import * as RpcGroup from "effect/rpc/RpcGroup"
+import { InvalidOptions } from "../Errors.ts"
+import {
+  AlreadyStarted,
+  ChildCallError,
+  ChildCrashed,
+  ChildNotFound,
+  Fenced,
+  MaxChildren,
+  RestartIntensityExceeded
+} from "./ClusterErrors.ts"
+import { ClusterStore, type ChildRow } from "./internal/store.ts"
+
+const TypeId = "~effect-otp/ClusterSupervisor"
+
+/**
+ * What a child is: a protocol of Schema'd `Rpc`s and an `init` that runs in
+ * the child's Scope and returns one handler per request. It is the shape of a
+ * `Server` definition, so the same definition runs under a local supervisor
+ * or here.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Definition<Rpcs extends Rpc.Any, Args, E, R> {
+  readonly name: string
+  readonly protocol: RpcGroup.RpcGroup<Rpcs>
+  readonly init: (args: Args) => Effect.Effect<Handlers<Rpcs, any>, E, R>
+}
+
+/**
+ * One handler per request of the protocol: `(payload, ctx) => Effect`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Handlers<Rpcs extends Rpc.Any, R> = {
+  readonly [Current in Rpcs as Current["_tag"]]: (
+    payload: Rpc.Payload<Current>,
+    ctx: CallContext
+  ) => Effect.Effect<Rpc.Success<Current>, Rpc.Error<Current>, R>
+}
+
+/**
+ * What a handler gets beside its payload: the child it runs in.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface CallContext {
+  readonly supervisor: string
+  readonly id: string
+  /** This incarnation's fencing token. */
+  readonly incarnation: number
+  /** The runner (`host:port`) it runs on. */
+  readonly runner: string
+}
+
+/**
+ * The child an effect runs in (its init and handlers have it): supervisor,
+ * id, the incarnation (the fencing token) and the runner.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class CurrentChild extends Context.Service<CurrentChild, CallContext>()("effect-otp/cluster/CurrentChild") {}
+
+/**
+ * How a child is restarted: `permanent` (always; kept alive, so it is
+ * re-homed after its runner dies without traffic), `transient` (after a crash
+ * or a runner's death, not after it stopped normally), `temporary` (never:
+ * a crash, a move to another runner or a runner's death ends it and removes
+ * it).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type RestartType = "permanent" | "transient" | "temporary"
+
+/**
+ * Options of {@link make}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options<Rpcs extends Rpc.Any, Args, E, R> {
+  /** The child: a Server definition (protocol + init). */
+  readonly server: Definition<Rpcs, Args, E, R>
+  /** Default `"permanent"`. */
+  readonly restart?: RestartType | undefined
+  /** Per child id, default 3. */
+  readonly maxRestarts?: number | undefined
+  /** Default 5. */
+  readonly maxSeconds?: number | undefined
+  /** Across the cluster, default `Infinity`. */
+  readonly maxChildren?: number | undefined
+  /** How long an entity no child runs in stays resident (default 1 minute). Started children never idle out. */
+  readonly maxIdleTime?: Duration.Input | undefined
+}
+
+/**
+ * A cluster supervisor: declared once, shared by runners (which run its
+ * children, see {@link layer}) and clients (any process with `Sharding`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ClusterSupervisor<Rpcs extends Rpc.Any, Args, E, R> {
+  readonly [TypeId]: typeof TypeId
+  readonly name: string
+  readonly restart: RestartType
+  readonly maxRestarts: number
+  readonly maxSeconds: number
+  readonly maxChildren: number
+  readonly maxIdleTime: Duration.Input
+  readonly server: Definition<Rpcs, Args, E, R>
+  /** The effect/cluster entity the children run as (the protocol plus supervision errors and internal requests). */
+  readonly entity: Entity.Entity<string, Rpc.Any>
+  /** Set when the options were invalid: every operation fails with it. */
+  readonly invalid: InvalidOptions | undefined
+}
+
+/**
+ * The protocol's `Rpc` with the supervision errors added to its errors.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type WithChildErrors<R> =
+  R extends Rpc.Rpc<infer Tag, infer Payload, infer Success, infer Error, infer Middleware, infer Requires>
+    ? Rpc.Rpc<Tag, Payload, Success, Schema.Union<readonly [Error, typeof ChildCallError]>, Middleware, Requires>
+    : never
+
+/**
+ * Errors of the transport a call can meet besides the protocol's own.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ClientError = MailboxFull | AlreadyProcessingMessage | PersistenceError | EntityNotAssignedToRunner
+
+/**
+ * A client of one child: one method per request, as effect/cluster's entity
+ * client (`client("u1").Say({ text })`), with `ChildNotFound`,
+ * `RestartIntensityExceeded` and `ChildCrashed` among the errors.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ChildClient<Rpcs extends Rpc.Any> = RpcClient.RpcClient<WithChildErrors<Rpcs>, ClientError>
+
+/**
+ * A child as seen across the cluster.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ChildInfo {
+  readonly id: string
+  /**
+   * `running`: active on a live runner. `placing`: started but on no live
+   * runner right now (its runner died and it is being re-homed, or it is
+   * `temporary` and its runner died). `failed`: gave up after too many
+   * restarts.
+   */
+  readonly status: "running" | "placing" | "failed"
+  readonly runner: Option.Option<string>
+  /** Bumped on every activation and restart: the fencing token. */
+  readonly incarnation: number
+  /** Restarts since it was started (moves are not restarts). */
+  readonly restarts: number
+  /** Wall-clock ms of `startChild`. */
+  readonly startedAt: number
+}
+
+/**
+ * Counts across the cluster, as `DynamicSupervisor.countChildren`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Counts {
+  readonly specs: number
+  readonly active: number
+  readonly placing: number
+  readonly failed: number
+}
+
+/**
+ * What happened to a child, from any runner.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ChildEvent {
+  readonly _tag: "Started" | "Restarted" | "Moved" | "Stopped" | "Failed"
+  readonly id: string
+  readonly runner: Option.Option<string>
+  readonly incarnation: number
+  /** For `Stopped`: why (`terminated`, `crashed`, `moved`, `normal`); for `Restarted`/`Failed`: the defect. */
+  readonly detail: Option.Option<string>
+  /** Wall-clock ms. */
+  readonly at: number
+}
+
+const StartRpc = Rpc.make("effect-otp/Start", {
+  success: Schema.Struct({ runner: Schema.String, incarnation: Schema.Number }),
+  error: ChildCallError
+}).annotate(ClusterSchema.Persisted, true)
+
+const StopRpc = Rpc.make("effect-otp/Stop")
+
+const RestartRpc = Rpc.make("effect-otp/Restart", {
+  success: Schema.Struct({ runner: Schema.String, incarnation: Schema.Number }),
+  error: ChildCallError
+})
+
+const validate = (
+  name: string,
+  options: { maxRestarts: number; maxSeconds: number; maxChildren: number; restart: string }
+): InvalidOptions | undefined => {
+  const bad = (field: string, value: unknown, expected: string) =>
+    new InvalidOptions({ module: "ClusterSupervisor", field, value, expected })
+  if (name.length === 0) return bad("name", name, "a non-empty string")
+  if (!Number.isInteger(options.maxRestarts) || options.maxRestarts < 0) {
+    return bad("maxRestarts", options.maxRestarts, "an integer >= 0")
+  }
+  if (!(options.maxSeconds > 0) || !Number.isFinite(options.maxSeconds)) {
+    return bad("maxSeconds", options.maxSeconds, "a finite number > 0")
+  }
+  if (!(options.maxChildren === Infinity || (Number.isInteger(options.maxChildren) && options.maxChildren >= 0))) {
+    return bad("maxChildren", options.maxChildren, "an integer >= 0 or Infinity")
+  }
+  if (options.restart !== "permanent" && options.restart !== "transient" && options.restart !== "temporary") {
+    return bad("restart", options.restart, `"permanent", "transient" or "temporary"`)
+  }
+  return undefined
+}
+
+/**
+ * Declares a cluster supervisor. The name is the entity type, so it must be
+ * the same in every process. Invalid options are reported by every operation
+ * and by {@link layer} as `InvalidOptions`, naming the field.
+ *
+ * **Example** (Declaring sessions)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Say = Rpc.make("Say", { payload: { text: Schema.String }, success: Schema.String })
+ *
+ * const Sessions = ClusterSupervisor.make("app/Sessions", {
+ *   server: {
+ *     name: "UserSession",
+ *     protocol: RpcGroup.make(Say),
+ *     init: (user: string) =>
+ *       Effect.sync(() => {
+ *         let seen = 0
+ *         return { Say: ({ text }: { text: string }) => Effect.sync(() => `${user} #${++seen}: ${text}`) }
+ *       })
+ *   },
+ *   restart: "permanent",
+ *   maxRestarts: 3,
+ *   maxSeconds: 5
+ * })
+ * const name = Sessions.name
+ * // => "app/Sessions"
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <Rpcs extends Rpc.Any, Args, E, R>(
+  name: string,
+  options: Options<Rpcs, Args, E, R>
+): ClusterSupervisor<Rpcs, Args, E, R> => {
+  const restart = options.restart ?? "permanent"
+  const maxRestarts = options.maxRestarts ?? 3
+  const maxSeconds = options.maxSeconds ?? 5
+  const maxChildren = options.maxChildren ?? Infinity
+  const rpcs: Array<Rpc.Any> = []
+  for (const rpc of options.server.protocol.requests.values()) {
+    const props = rpc as unknown as Rpc.AnyWithProps & { setError: (schema: Schema.Top) => Rpc.Any }
+    rpcs.push(props.setError(Schema.Union([props.errorSchema, ChildCallError])))
+  }
+  const entity = Entity.fromRpcGroup(name, RpcGroup.make(...rpcs, StartRpc, StopRpc, RestartRpc) as any)
+  return {
+    [TypeId]: TypeId,
+    name,
+    restart,
+    maxRestarts,
+    maxSeconds,
+    maxChildren,
+    maxIdleTime: options.maxIdleTime ?? Duration.minutes(1),
+    server: options.server,
+    entity: entity as Entity.Entity<string, Rpc.Any>,
+    invalid: validate(name, { maxRestarts, maxSeconds, maxChildren, restart })
+  }
+}
+
+const failInvalid = (self: ClusterSupervisor<any, any, any, any>) =>
+  self.invalid === undefined ? Effect.void : Effect.fail(self.invalid)
+
+const rawClient = (self: ClusterSupervisor<any, any, any, any>) =>
+  self.entity.client as unknown as Effect.Effect<
+    (id: string) => Record<string, (payload?: unknown) => Effect.Effect<any, any>>,
+    never,
+    Sharding.Sharding
+  >
+
+const dieOnPersistence = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, PersistenceError>, R> =>
+  Effect.catchIf(
+    effect,
+    (e): e is Extract<E, PersistenceError> =>
+      typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "PersistenceError",
+    (e) => Effect.die(e)
+  ) as any
+
+const describeCause = (cause: Cause.Cause<unknown>): string => {
+  const squashed = Cause.squash(cause)
+  return squashed instanceof Error ? squashed.message : String(squashed)
+}
+
+type State =
+  | { readonly _tag: "Unloaded" }
+  | {
+      readonly _tag: "Running"
+      readonly scope: Scope.Closeable
+      readonly handlers: Record<string, (payload: unknown, ctx: CallContext) => Effect.Effect<unknown, unknown>>
+      readonly ctx: CallContext
+    }
+  | { readonly _tag: "Failed" }
+
+/**
+ * Runs the supervisor's children on this runner: registers the entity with
+ * `Sharding`. `args` turns a child id into the Server's init argument
+ * (default: the id itself). Needs the bookkeeping store (see `ClusterRunner`)
+ * and whatever the Server's init needs.
+ *
+ * **Details**
+ *
+ * - Messages are handled one at a time per child, as a GenServer does.
+ * - A handler's typed failure is its reply. A defect is a crash: the child's
+ *   Scope closes (its finalizers run), the crash is counted in the database,
+ *   the child is started again at once and the caller gets `ChildCrashed`.
+ *   Past the intensity the child is `failed` and callers get
+ *   `RestartIntensityExceeded`. A failing `init` counts as a crash too.
+ * - When its runner shuts down gracefully the child's Scope closes, so
+ *   finalizers added in `init` run (the place for a state handoff's `save`);
+ *   `init` on the next runner is the place for `load`. After `kill -9`
+ *   nothing runs: the state is what the child wrote before.
+ *
+ * **Example** (A runner's layer)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Ping = Rpc.make("Ping", { success: Schema.String })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", {
+ *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
+ * })
+ * const PingersLive = ClusterSupervisor.layer(Pingers)
+ * const ok = typeof PingersLive
+ * // => "object"
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
+  self: ClusterSupervisor<Rpcs, Args, E, R>,
+  ...options: string extends Args
+    ? [options?: { readonly args?: ((id: string) => Args) | undefined }]
+    : [options: { readonly args: (id: string) => Args }]
+): Layer.Layer<never, InvalidOptions, Sharding.Sharding | ClusterStore | Exclude<R, Scope.Scope | CurrentChild>> => {
+  const toArgs = options[0]?.args ?? ((id: string) => id as unknown as Args)
+  return Layer.unwrap(
+    Effect.gen(function* () {
+      yield* failInvalid(self)
+      const outer = yield* Effect.context<Sharding.Sharding | ClusterStore | Exclude<R, Scope.Scope | CurrentChild>>()
+      const store = Context.get(outer, ClusterStore)
+      const build = Effect.gen(function* () {
+        const address = yield* Entity.CurrentAddress
+        const runnerAddress = yield* Entity.CurrentRunnerAddress
+        const buildContext = yield* Effect.context<never>()
+        const runner = `${runnerAddress.host}:${runnerAddress.port}`
+        const id: string = address.entityId
+        const sup = self.name
+        let state: State = { _tag: "Unloaded" }
+
+        const keepAlive = (enabled: boolean) =>
+          Entity.keepAlive(enabled).pipe(Effect.provideContext(buildContext as Context.Context<any>))
+        const event = (kind: ChildEvent["_tag"], incarnation: number, detail: string | null, on: string | null) =>
+          Effect.flatMap(Clock.currentTimeMillis, (at) =>
+            store.appendEvent({ scope: sup, kind, id, runner: on, incarnation, detail, at })
+          )
+        const notFound = new ChildNotFound({ supervisor: sup, id })
+        const intensity = new RestartIntensityExceeded({
+          supervisor: sup,
+          id,
+          maxRestarts: self.maxRestarts,
+          maxSeconds: self.maxSeconds
+        })
+
+        // Runs init for this incarnation; on failure counts a restart and
+        // tries again until the intensity is exceeded.
+        const startInstance = (row: ChildRow): Effect.Effect<State, PersistenceError> =>
+          Effect.gen(function* () {
+            let current = row
+            while (true) {
+              const ctx: CallContext = { supervisor: sup, id, incarnation: current.incarnation, runner }
+              const scope = yield* Scope.make()
+              const exit = yield* self.server
+                .init(toArgs(id))
+                .pipe(
+                  Effect.provideContext(
+                    Context.add(Context.add(outer, CurrentChild, ctx), Scope.Scope, scope) as Context.Context<any>
+                  ),
+                  Effect.annotateLogs({ supervisor: sup, child: id }),
+                  Effect.exit
+                )
+              if (Exit.isSuccess(exit)) {
+                return { _tag: "Running", scope, handlers: exit.value as any, ctx } as const
+              }
+              yield* Scope.close(scope, exit)
+              const next = yield* crashed(describeCause(exit.cause))
+              if (next._tag !== "Restart") return next.state
+              current = next.row
+            }
+          })
+
+        // Counts a crash. Temporary children are removed; others restart
+        // unless the window is full.
+        const crashed = (
+          reason: string
+        ): Effect.Effect<
+          { readonly _tag: "Restart"; readonly row: ChildRow } | { readonly _tag: "Done"; readonly state: State },
+          PersistenceError
+        > =>
+          Effect.gen(function* () {
+            yield* Effect.logWarning("child crashed").pipe(Effect.annotateLogs({ supervisor: sup, child: id, reason }))
+            if (self.restart === "temporary") {
+              yield* store.deleteChild(sup, id)
+              yield* event("Stopped", 0, "crashed", runner)
+              yield* keepAlive(false)
+              return { _tag: "Done", state: { _tag: "Unloaded" } } as const
+            }
+            const now = yield* Clock.currentTimeMillis
+            const recorded = yield* store.recordRestart(sup, id, now, self.maxSeconds * 1000, self.maxRestarts, runner)
+            if (Option.isNone(recorded)) {
+              yield* keepAlive(false)
+              return { _tag: "Done", state: { _tag: "Unloaded" } } as const
+            }
+            if (recorded.value.exceeded) {
+              yield* event("Failed", recorded.value.row.incarnation, reason, null)
+              yield* keepAlive(false)
+              return { _tag: "Done", state: { _tag: "Failed" } } as const
+            }
+            yield* event("Restarted", recorded.value.row.incarnation, reason, runner)
+            return { _tag: "Restart", row: recorded.value.row } as const
+          })
+
+        // Loads the child from its row: the only source of truth.
+        const ensure: Effect.Effect<State, ChildNotFound | RestartIntensityExceeded | PersistenceError> =
+          Effect.suspend(() => {
+            if (state._tag === "Running") return Effect.succeed(state)
+            return Effect.gen(function* () {
+              const found = yield* store.getChild(sup, id)
+              if (Option.isNone(found)) return yield* notFound
+              const row = found.value
+              if (row.status === "failed") {
+                state = { _tag: "Failed" }
+                return yield* intensity
+              }
+              if (row.incarnation > 0 && self.restart === "temporary") {
+                // Its incarnation ended elsewhere (runner died, or moved): a
+                // temporary child is not started again.
+                yield* store.deleteChild(sup, id)
+                yield* event("Stopped", row.incarnation, "moved", row.runner)
+                yield* keepAlive(false)
+                return yield* notFound
+              }
+              const activated = yield* store.activate(sup, id, runner)
+              if (Option.isNone(activated)) return yield* notFound
+              yield* event(row.incarnation === 0 ? "Started" : "Moved", activated.value.incarnation, row.runner, runner)
+              yield* keepAlive(true)
+              state = yield* startInstance(activated.value)
+              if (state._tag === "Failed") return yield* intensity
+              if (state._tag === "Unloaded") return yield* notFound
+              return state
+            })
+          })
+
+        const closeInstance = (exit: Exit.Exit<unknown, unknown>) =>
+          Effect.suspend(() => {
+            const current = state
+            state = { _tag: "Unloaded" }
+            if (current._tag !== "Running") return Effect.void
+            return Scope.close(current.scope, exit)
+          })
+
+        // A graceful stop of the activation (runner shutdown, rebalance):
+        // close the instance (finalizers: the handoff's save) and forget the
+        // runner if no newer incarnation took over meanwhile.
+        yield* Effect.addFinalizer(() =>
+          Effect.suspend(() => {
+            const current = state
+            if (current._tag !== "Running") return Effect.void
+            return closeInstance(Exit.void).pipe(
+              Effect.andThen(store.release(sup, id, current.ctx.incarnation)),
+              Effect.ignore
+            )
+          })
+        )
+
+        const call = (tag: string, payload: unknown) =>
+          Effect.gen(function* () {
+            const running = yield* ensure
+            if (running._tag !== "Running") return yield* notFound
+            const handler = running.handlers[tag]
+            if (handler === undefined) return yield* Effect.die(`ClusterSupervisor ${sup}: no handler for ${tag}`)
+            const exit = yield* handler(payload, running.ctx).pipe(
+              Effect.provideContext(
+                Context.add(
+                  Context.add(outer, CurrentChild, running.ctx),
+                  Scope.Scope,
+                  running.scope
+                ) as Context.Context<any>
+              ),
+              Effect.annotateLogs({ supervisor: sup, child: id }),
+              Effect.exit
+            )
+            if (Exit.isSuccess(exit)) return exit.value
+            if (!Cause.hasDies(exit.cause) && !Cause.hasInterrupts(exit.cause)) {
+              return yield* Effect.failCause(exit.cause)
+            }
+            // A crash: the caller is not answered by this incarnation.
+            const reason = describeCause(exit.cause)
+            yield* closeInstance(exit)
+            const next = yield* crashed(reason)
+            if (next._tag === "Restart") state = yield* startInstance(next.row)
+            else state = next.state
+            if (state._tag === "Failed") return yield* intensity
+            return yield* new ChildCrashed({ supervisor: sup, id, reason })
+          }).pipe(dieOnPersistence)
+
+        const handlers: Record<string, (request: Entity.Request<any>) => Effect.Effect<unknown, unknown, any>> = {}
+        for (const tag of self.server.protocol.requests.keys()) {
+          handlers[tag] = (request) => call(tag, request.payload)
+        }
+        handlers[StartRpc._tag] = () =>
+          ensure.pipe(
+            Effect.flatMap((s) =>
+              s._tag === "Running" ? Effect.succeed({ runner, incarnation: s.ctx.incarnation }) : Effect.fail(notFound)
+            ),
+            dieOnPersistence
+          )
+        handlers[StopRpc._tag] = () =>
+          closeInstance(Exit.void).pipe(
+            Effect.andThen(keepAlive(false)),
+            Effect.andThen(
+              Effect.sync(() => {
+                state = { _tag: "Unloaded" }
+              })
+            )
+          )
+        handlers[RestartRpc._tag] = () =>
+          closeInstance(Exit.void).pipe(
+            Effect.andThen(
+              Effect.sync(() => {
+                state = { _tag: "Unloaded" }
+              })
+            ),
+            Effect.andThen(ensure),
+            Effect.flatMap((s) =>
+              s._tag === "Running" ? Effect.succeed({ runner, incarnation: s.ctx.incarnation }) : Effect.fail(notFound)
+            ),
+            dieOnPersistence
+          )
+        return handlers
+      })
+      return (self.entity as Entity.Entity<string, any>).toLayer(build as any, {
+        maxIdleTime: self.maxIdleTime,
+        disableFatalDefects: true
+      }) as Layer.Layer<never>
+    })
+  ) as any
+}
+
+/**
+ * Starts a child: records it in the cluster's database (failing
+ * `AlreadyStarted` if the id is taken, `MaxChildren` at the cluster-wide
+ * limit, in one transaction) and activates it on the runner that owns its
+ * shard, returning where it runs. The start message is persisted: if that
+ * runner dies first, the next owner starts it.
+ *
+ * **Example** (Starting a session)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Ping = Rpc.make("Ping", { success: Schema.String })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", {
+ *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
+ * })
+ * // needs Sharding and the bookkeeping store (ClusterRunner.layerTest in tests)
+ * const start = ClusterSupervisor.startChild(Pingers, "p1")
+ * const ok = Effect.isEffect(start)
+ * // => true
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const startChild: {
+  (
+    id: string
+  ): <Rpcs extends Rpc.Any, Args, E, R>(
+    self: ClusterSupervisor<Rpcs, Args, E, R>
+  ) => Effect.Effect<
+    ChildInfo,
+    AlreadyStarted | MaxChildren | InvalidOptions | ChildCallError | PersistenceError | ClientError,
+    Sharding.Sharding | ClusterStore
+  >
+  <Rpcs extends Rpc.Any, Args, E, R>(
+    self: ClusterSupervisor<Rpcs, Args, E, R>,
+    id: string
+  ): Effect.Effect<
+    ChildInfo,
+    AlreadyStarted | MaxChildren | InvalidOptions | ChildCallError | PersistenceError | ClientError,
+    Sharding.Sharding | ClusterStore
+  >
+} = dual(2, (self: ClusterSupervisor<any, any, any, any>, id: string) =>
+  Effect.gen(function* () {
+    yield* failInvalid(self)
+    const store = yield* ClusterStore
+    const now = yield* Clock.currentTimeMillis
+    const inserted = yield* store.insertChild(self.name, id, now, self.maxChildren)
+    if (inserted._tag === "Exists") {
+      return yield* new AlreadyStarted({
+        supervisor: self.name,
+        id,
+        status: inserted.row.status,
+        runner: inserted.row.runner
+      })
+    }
+    if (inserted._tag === "Max") return yield* new MaxChildren({ supervisor: self.name, maxChildren: self.maxChildren })
+    const client = yield* rawClient(self)
+    const started = (yield* client(id)[StartRpc._tag]!()) as { runner: string; incarnation: number }
+    return {
+      id,
+      status: "running",
+      runner: Option.some(started.runner),
+      incarnation: started.incarnation,
+      restarts: 0,
+      startedAt: now
+    } satisfies ChildInfo
+  })
+)
+
+/**
+ * Terminates a child: removes it from the cluster's database and stops it
+ * where it runs (its Scope closes, its finalizers run, its keep-alive is
+ * released). A message to it afterwards fails `ChildNotFound`; so does
+ * terminating it again.
+ *
+ * **Example** (Stopping a session)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Ping = Rpc.make("Ping", { success: Schema.String })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", {
+ *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
+ * })
+ * const stop = Pingers.pipe(ClusterSupervisor.terminateChild("p1"))
+ * const ok = Effect.isEffect(stop)
+ * // => true
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const terminateChild: {
+  (
+    id: string
+  ): <Rpcs extends Rpc.Any, Args, E, R>(
+    self: ClusterSupervisor<Rpcs, Args, E, R>
+  ) => Effect.Effect<
+    void,
+    ChildNotFound | InvalidOptions | PersistenceError | ClientError,
+    Sharding.Sharding | ClusterStore
+  >
+  <Rpcs extends Rpc.Any, Args, E, R>(
+    self: ClusterSupervisor<Rpcs, Args, E, R>,
+    id: string
+  ): Effect.Effect<
+    void,
+    ChildNotFound | InvalidOptions | PersistenceError | ClientError,
+    Sharding.Sharding | ClusterStore
+  >
+} = dual(2, (self: ClusterSupervisor<any, any, any, any>, id: string) =>
+  Effect.gen(function* () {
+    yield* failInvalid(self)
+    const store = yield* ClusterStore
+    const row = yield* store.getChild(self.name, id)
+    const deleted = yield* store.deleteChild(self.name, id)
+    if (!deleted) return yield* new ChildNotFound({ supervisor: self.name, id })
+    const client = yield* rawClient(self)
+    yield* client(id)[StopRpc._tag]!()
+    const at = yield* Clock.currentTimeMillis
+    yield* store.appendEvent({
+      scope: self.name,
+      kind: "Stopped",
+      id,
+      runner: Option.isSome(row) ? row.value.runner : null,
+      incarnation: Option.isSome(row) ? row.value.incarnation : 0,
+      detail: "terminated",
+      at
+    })
+  })
+)
+
+/**
+ * Restarts a started child as a new incarnation: its Scope closes, `init`
+ * runs again. A `failed` child is cleared (its restart window emptied) and
+ * started again. Fails `ChildNotFound` if it is not started.
+ *
+ * **Example** (Giving a failed child another chance)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Ping = Rpc.make("Ping", { success: Schema.String })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", {
+ *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
+ * })
+ * const again = ClusterSupervisor.restartChild(Pingers, "p1")
+ * const ok = Effect.isEffect(again)
+ * // => true
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const restartChild: {
+  (
+    id: string
+  ): <Rpcs extends Rpc.Any, Args, E, R>(
+    self: ClusterSupervisor<Rpcs, Args, E, R>
+  ) => Effect.Effect<
+    ChildInfo,
+    ChildCallError | InvalidOptions | PersistenceError | ClientError,
+    Sharding.Sharding | ClusterStore
+  >
+  <Rpcs extends Rpc.Any, Args, E, R>(
+    self: ClusterSupervisor<Rpcs, Args, E, R>,
+    id: string
+  ): Effect.Effect<
+    ChildInfo,
+    ChildCallError | InvalidOptions | PersistenceError | ClientError,
+    Sharding.Sharding | ClusterStore
+  >
+} = dual(2, (self: ClusterSupervisor<any, any, any, any>, id: string) =>
+  Effect.gen(function* () {
+    yield* failInvalid(self)
+    const store = yield* ClusterStore
+    const reset = yield* store.resetChild(self.name, id)
+    if (Option.isNone(reset)) return yield* new ChildNotFound({ supervisor: self.name, id })
+    const client = yield* rawClient(self)
+    const started = (yield* client(id)[RestartRpc._tag]!()) as { runner: string; incarnation: number }
+    return {
+      id,
+      status: "running",
+      runner: Option.some(started.runner),
+      incarnation: started.incarnation,
+      restarts: reset.value.restarts,
+      startedAt: reset.value.startedAt
+    } satisfies ChildInfo
+  })
+)
+
+/**
+ * A client for the supervisor's children: `client(id)` has one method per
+ * request of the protocol. A call to an id that is not started fails
+ * `ChildNotFound`; to a failed one, `RestartIntensityExceeded`; a call whose
+ * handler crashed, `ChildCrashed`. Through a runner's death the call waits
+ * and is answered by the next owner (the engine re-routes it).
+ *
+ * **Example** (Calling a session)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Ping = Rpc.make("Ping", { success: Schema.String })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", {
+ *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
+ * })
+ * const call = Effect.flatMap(ClusterSupervisor.client(Pingers), (pinger) => pinger("p1").Ping())
+ * const ok = Effect.isEffect(call)
+ * // => true
+ * ```
+ *
+ * @category accessors
+ * @since 0.1.0
+ */
+export const client = <Rpcs extends Rpc.Any, Args, E, R>(
+  self: ClusterSupervisor<Rpcs, Args, E, R>
+): Effect.Effect<(id: string) => ChildClient<Rpcs>, never, Sharding.Sharding> =>
+  rawClient(self) as unknown as Effect.Effect<(id: string) => ChildClient<Rpcs>, never, Sharding.Sharding>
+
+const toInfo = (row: ChildRow & { readonly alive: boolean }): ChildInfo => ({
+  id: row.id,
+  status: row.status === "failed" ? "failed" : row.alive ? "running" : "placing",
+  runner: row.alive ? Option.fromNullishOr(row.runner) : Option.none(),
+  incarnation: row.incarnation,
+  restarts: row.restarts,
+  startedAt: row.startedAt
+})
+
+/**
+ * Every started child across the cluster, by id, with its status, runner,
+ * incarnation and restarts. Read from the database; a child's runner counts
+ * only while the engine's runner table has it alive.
+ *
+ * **Example** (Listing)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Ping = Rpc.make("Ping", { success: Schema.String })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", {
+ *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
+ * })
+ * const ok = Effect.isEffect(ClusterSupervisor.whichChildren(Pingers))
+ * // => true
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const whichChildren = <Rpcs extends Rpc.Any, Args, E, R>(
+  self: ClusterSupervisor<Rpcs, Args, E, R>
+): Effect.Effect<ReadonlyArray<ChildInfo>, PersistenceError | InvalidOptions, ClusterStore> =>
+  Effect.gen(function* () {
+    yield* failInvalid(self)
+    const store = yield* ClusterStore
+    const rows = yield* store.listChildren(self.name)
+    return rows.map(toInfo)
+  })
+
+/**
+ * Counts across the cluster: `specs` (started), `active` (on a live runner),
+ * `placing`, `failed`.
+ *
+ * **Example** (Counting)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Ping = Rpc.make("Ping", { success: Schema.String })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", {
+ *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
+ * })
+ * const ok = Effect.isEffect(ClusterSupervisor.countChildren(Pingers))
+ * // => true
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const countChildren = <Rpcs extends Rpc.Any, Args, E, R>(
+  self: ClusterSupervisor<Rpcs, Args, E, R>
+): Effect.Effect<Counts, PersistenceError | InvalidOptions, ClusterStore> =>
+  Effect.map(whichChildren(self), (children) => {
+    let active = 0
+    let placing = 0
+    let failed = 0
+    for (const child of children) {
+      if (child.status === "running") active++
+      else if (child.status === "placing") placing++
+      else failed++
+    }
+    return { specs: children.length, active, placing, failed }
+  })
+
+/**
+ * What happens to the supervisor's children on every runner, from now on:
+ * `Started`, `Restarted`, `Moved`, `Stopped`, `Failed`. Read from the
+ * database's event log every `pollInterval` (default 250 ms).
+ *
+ * **Example** (Watching)
+ *
+ * ```ts
+ * import { Effect, Schema, Stream } from "effect"
+ * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Ping = Rpc.make("Ping", { success: Schema.String })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", {
+ *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
+ * })
+ * const first = ClusterSupervisor.events(Pingers).pipe(Stream.take(1), Stream.runCollect)
+ * const ok = Effect.isEffect(first)
+ * // => true
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const events = <Rpcs extends Rpc.Any, Args, E, R>(
+  self: ClusterSupervisor<Rpcs, Args, E, R>,
+  options?: { readonly pollInterval?: Duration.Input | undefined }
+): Stream.Stream<ChildEvent, PersistenceError | InvalidOptions, ClusterStore> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      yield* failInvalid(self)
+      const store = yield* ClusterStore
+      let after = yield* store.lastEventSeq(self.name)
+      const interval = options?.pollInterval ?? Duration.millis(250)
+      const poll = Effect.gen(function* () {
+        while (true) {
+          const rows = yield* store.readEvents(self.name, after)
+          if (rows.length > 0) {
+            after = rows[rows.length - 1]!.seq
+            return rows.map((row): ChildEvent => ({
+              _tag: row.kind as ChildEvent["_tag"],
+              id: row.id,
+              runner: Option.fromNullishOr(row.runner),
+              incarnation: row.incarnation,
+              detail: Option.fromNullishOr(row.detail),
+              at: row.at
+            }))
+          }
+          yield* Effect.sleep(interval)
+        }
+      })
+      return Stream.flattenIterable(Stream.fromEffectRepeat(poll))
+    })
+  )
+
+/**
+ * This incarnation's fencing token, inside a child (its init or handlers).
+ *
+ * **Example** (Reading the token)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const token = ClusterSupervisor.fencingToken.pipe(
+ *   Effect.provideService(ClusterSupervisor.CurrentChild, { supervisor: "s", id: "a", incarnation: 7, runner: "h:1" })
+ * )
+ * // => 7
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const fencingToken: Effect.Effect<number, never, CurrentChild> = Effect.map(
+  CurrentChild,
+  (child) => child.incarnation
+)
+
+/**
+ * Runs a child's write only while its incarnation is the current one, so a
+ * runner paused past its lease (GC pause, SIGSTOP, VM freeze) cannot land a
+ * side effect after a newer incarnation took over: it fails `Fenced`.
+ *
+ * **Details**
+ *
+ * On PostgreSQL the write runs in one transaction with the child's row held
+ * `FOR SHARE`: a newer activation (which bumps the incarnation) waits for it,
+ * and any write after that activation sees the newer incarnation. Writes made
+ * with the same `SqlClient` inside `effect` are part of that transaction;
+ * writes elsewhere (another database, an HTTP call) are only checked before,
+ * not fenced.
+ *
+ * **Example** (A fenced write)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const write = ClusterSupervisor.fenced(Effect.log("write"))
+ * const ok = Effect.isEffect(write)
+ * // => true
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const fenced = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | Fenced | PersistenceError, R | CurrentChild | ClusterStore> =>
+  Effect.gen(function* () {
+    const child = yield* CurrentChild
+    const store = yield* ClusterStore
+    return yield* store.fenced(child.supervisor, child.id, child.incarnation, effect).pipe(
+      Effect.catchIf(
+        (e): e is { readonly _tag: "StaleToken"; readonly current: number } =>
+          typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "StaleToken",
+        (e) =>
+          Effect.fail(
+            new Fenced({ supervisor: child.supervisor, id: child.id, token: child.incarnation, current: e.current })
+          )
+      )
+    )
+  }) as any

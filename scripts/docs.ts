@@ -5,8 +5,9 @@
  * every `npm run ...` README.md mentions exists, and every ```ts fence in that JSDoc and in
  * README.md is
  *
- * 1. typechecked as written, each as its own module importing from "effect-otp"
- *    (the tsconfig `paths` map it to src/index.ts), all in one `tsc` run;
+ * 1. typechecked as written, each as its own module importing from "effect-otp" or one of
+ *    its public subpaths (mapped to the source file behind each package.json `exports`
+ *    entry; an internal path does not resolve), all in one `tsc` run;
  * 2. run (unless it `declare`s a placeholder value): top-level code runs, a `program`
  *    the example defines but does not run is run scoped, and `Effect.runPromise` runs
  *    under a `TestClock` that advances by itself (10 ms steps, at most 10 virtual
@@ -31,6 +32,29 @@ import { Cause, Duration, Effect, Equal, Exit, Option, References } from "effect
 import { TestClock } from "effect/testing"
 
 const root = path.resolve(import.meta.dirname, "..")
+
+/**
+ * The package's public entry points, from package.json `exports`: "effect-otp" and each
+ * "effect-otp/<subpath>", with the source file behind it (./dist/X.js -> src/X.ts).
+ */
+const entryPoints: ReadonlyMap<string, string> = new Map(
+  Object.entries(
+    (
+      JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as {
+        exports: Record<string, string | { readonly default: string }>
+      }
+    ).exports
+  ).flatMap(([subpath, target]) =>
+    typeof target === "string"
+      ? []
+      : [
+          [
+            `effect-otp${subpath.slice(1)}`,
+            path.join(root, target.default.replace(/^\.\/dist\//, "src/").replace(/\.js$/, ".ts"))
+          ] as const
+        ]
+  )
+)
 
 interface Example {
   /** Where the fence's first code line is, as `path:line` (1-based). */
@@ -273,9 +297,10 @@ const instrument = (example: Example): { code: string; output: Array<string> | u
     }
     out.push(line.replace(/\bEffect\.runPromise\(/g, "__docs.runPromise("))
   })
-  let code = out
-    .join("\n")
-    .replace(/from "effect-otp"/g, `from ${JSON.stringify(pathToFileURL(path.join(root, "src/index.ts")).href)}`)
+  let code = out.join("\n").replace(/from "(effect-otp(?:\/[^"]*)?)"/g, (whole, specifier: string) => {
+    const file = entryPoints.get(specifier)
+    return file === undefined ? whole : `from ${JSON.stringify(pathToFileURL(file).href)}`
+  })
   if (result === undefined && !runsItself(example.code) && definesProgram(example.code))
     code += "\nawait __docs.runScoped(program)\n"
   return { code: `declare const __docs: any\n${code}\n`, output }
@@ -350,7 +375,7 @@ if (process.argv[2] === "--isolated") {
         // an example may define a `program` and stop there
         noUnusedLocals: false,
         noUnusedParameters: false,
-        paths: { "effect-otp": [path.join(root, "src/index.ts")] }
+        paths: Object.fromEntries([...entryPoints].map(([specifier, file]) => [specifier, [file]]))
       },
       include: ["typecheck/*.ts"]
     })

@@ -56,7 +56,11 @@ import type * as Sharding from "effect/cluster/Sharding"
 import * as Rpc from "effect/rpc/Rpc"
 import type * as RpcClient from "effect/rpc/RpcClient"
 import * as RpcGroup from "effect/rpc/RpcGroup"
+import * as Deferred from "effect/Deferred"
+import * as Fiber from "effect/Fiber"
+import * as Semaphore from "effect/Semaphore"
 import { InvalidOptions } from "../Errors.ts"
+import * as Server from "../Server/Server.ts"
 import {
   AlreadyStarted,
   ChildCallError,
@@ -71,43 +75,15 @@ import { ClusterStore, type ChildRow } from "./internal/store.ts"
 const TypeId = "~effect-otp/ClusterSupervisor"
 
 /**
- * What a child is: a protocol of Schema'd `Rpc`s and an `init` that runs in
- * the child's Scope and returns one handler per request. It is the shape of a
- * `Server` definition, so the same definition runs under a local supervisor
- * or here.
+ * The child an effect runs in, as its init and handlers see it.
  *
  * @category models
  * @since 0.1.0
  */
-export interface Definition<Rpcs extends Rpc.Any, Args, E, R> {
-  readonly name: string
-  readonly protocol: RpcGroup.RpcGroup<Rpcs>
-  readonly init: (args: Args) => Effect.Effect<Handlers<Rpcs, any>, E, R>
-}
-
-/**
- * One handler per request of the protocol: `(payload, ctx) => Effect`.
- *
- * @category models
- * @since 0.1.0
- */
-export type Handlers<Rpcs extends Rpc.Any, R> = {
-  readonly [Current in Rpcs as Current["_tag"]]: (
-    payload: Rpc.Payload<Current>,
-    ctx: CallContext
-  ) => Effect.Effect<Rpc.Success<Current>, Rpc.Error<Current>, R>
-}
-
-/**
- * What a handler gets beside its payload: the child it runs in.
- *
- * @category models
- * @since 0.1.0
- */
-export interface CallContext {
+export interface ChildContext {
   readonly supervisor: string
   readonly id: string
-  /** This incarnation's fencing token. */
+  /** This incarnation's fencing token (bumped on every activation and restart). */
   readonly incarnation: number
   /** The runner (`host:port`) it runs on. */
   readonly runner: string
@@ -120,7 +96,7 @@ export interface CallContext {
  * @category services
  * @since 0.1.0
  */
-export class CurrentChild extends Context.Service<CurrentChild, CallContext>()("effect-otp/cluster/CurrentChild") {}
+export class CurrentChild extends Context.Service<CurrentChild, ChildContext>()("effect-otp/cluster/CurrentChild") {}
 
 /**
  * How a child is restarted: `permanent` (always; kept alive, so it is
@@ -142,7 +118,7 @@ export type RestartType = "permanent" | "transient" | "temporary"
  */
 export interface Options<Rpcs extends Rpc.Any, Args, E, R> {
   /** The child: a Server definition (protocol + init). */
-  readonly server: Definition<Rpcs, Args, E, R>
+  readonly server: Server.Definition<any, Rpcs, Args, E, R>
   /** Default `"permanent"`. */
   readonly restart?: RestartType | undefined
   /** Per child id, default 3. */
@@ -170,7 +146,7 @@ export interface ClusterSupervisor<Rpcs extends Rpc.Any, Args, E, R> {
   readonly maxSeconds: number
   readonly maxChildren: number
   readonly maxIdleTime: Duration.Input
-  readonly server: Definition<Rpcs, Args, E, R>
+  readonly server: Server.Definition<any, Rpcs, Args, E, R>
   /** The effect/cluster entity the children run as (the protocol plus supervision errors and internal requests). */
   readonly entity: Entity.Entity<string, Rpc.Any>
   /** Set when the options were invalid: every operation fails with it. */
@@ -303,21 +279,22 @@ const validate = (
  *
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
  * import { ClusterSupervisor } from "effect-otp/cluster"
  *
  * const Say = Rpc.make("Say", { payload: { text: Schema.String }, success: Schema.String })
  *
+ * const Session = Server.make("UserSession", [Say], {
+ *   init: (user: string) =>
+ *     Effect.sync(() => {
+ *       let seen = 0
+ *       return { Say: ({ text }) => Effect.sync(() => `${user} #${++seen}: ${text}`) }
+ *     })
+ * })
+ *
  * const Sessions = ClusterSupervisor.make("app/Sessions", {
- *   server: {
- *     name: "UserSession",
- *     protocol: RpcGroup.make(Say),
- *     init: (user: string) =>
- *       Effect.sync(() => {
- *         let seen = 0
- *         return { Say: ({ text }: { text: string }) => Effect.sync(() => `${user} #${++seen}: ${text}`) }
- *       })
- *   },
+ *   server: Session,
  *   restart: "permanent",
  *   maxRestarts: 3,
  *   maxSeconds: 5
@@ -353,7 +330,7 @@ export const make = <Rpcs extends Rpc.Any, Args, E, R>(
     maxIdleTime: options.maxIdleTime ?? Duration.minutes(1),
     server: options.server,
     entity: entity as Entity.Entity<string, Rpc.Any>,
-    invalid: validate(name, { maxRestarts, maxSeconds, maxChildren, restart })
+    invalid: options.server.invalid ?? validate(name, { maxRestarts, maxSeconds, maxChildren, restart })
   }
 }
 
@@ -380,30 +357,44 @@ const describeCause = (cause: Cause.Cause<unknown>): string => {
   return squashed instanceof Error ? squashed.message : String(squashed)
 }
 
-type State =
-  | { readonly _tag: "Unloaded" }
-  | {
-      readonly _tag: "Running"
-      readonly scope: Scope.Closeable
-      readonly handlers: Record<string, (payload: unknown, ctx: CallContext) => Effect.Effect<unknown, unknown>>
-      readonly ctx: CallContext
-    }
-  | { readonly _tag: "Failed" }
+interface Running {
+  readonly _tag: "Running"
+  readonly scope: Scope.Closeable
+  readonly handlers: Record<string, (payload: unknown, self: unknown) => Effect.Effect<unknown, unknown>>
+  readonly child: ChildContext
+  readonly context: Context.Context<never>
+  readonly runtime: Server.Runtime
+  /** Failed when the incarnation ends: callers waiting on a later reply (a Deferred) fail with it at once. */
+  readonly ended: Deferred.Deferred<never, ChildCallError>
+  /** Set by `stop(reason)`: acted on once the current handler has finished. */
+  stopping: { readonly reason: unknown } | undefined
+}
+
+type State = { readonly _tag: "Unloaded" } | Running | { readonly _tag: "Failed" }
+
+const isNormalStop = (reason: unknown) => reason === undefined || reason === "normal" || reason === "shutdown"
 
 /**
  * Runs the supervisor's children on this runner: registers the entity with
  * `Sharding`. `args` turns a child id into the Server's init argument
  * (default: the id itself). Needs the bookkeeping store (see `ClusterRunner`)
- * and whatever the Server's init needs.
+ * and whatever the Server's init and handlers need.
  *
  * **Details**
  *
- * - Messages are handled one at a time per child, as a GenServer does.
+ * - The Server definition runs as it does locally: `init(args)` in the
+ *   incarnation's own Scope with `Server.CurrentServer` provided (`cast`,
+ *   `sendAfter`, `stop`), its handlers one message at a time in arrival order;
+ *   a handler may reply later with a `Deferred` while the next message is
+ *   handled. `CurrentChild` (the fencing token) is provided too.
  * - A handler's typed failure is its reply. A defect is a crash: the child's
  *   Scope closes (its finalizers run), the crash is counted in the database,
  *   the child is started again at once and the caller gets `ChildCrashed`.
  *   Past the intensity the child is `failed` and callers get
  *   `RestartIntensityExceeded`. A failing `init` counts as a crash too.
+ * - `stop("normal")` (or `"shutdown"`) ends a `transient` or `temporary`
+ *   child (it is removed) and restarts a `permanent` one; any other reason is
+ *   a crash.
  * - When its runner shuts down gracefully the child's Scope closes, so
  *   finalizers added in `init` run (the place for a state handoff's `save`);
  *   `init` on the next runner is the place for `load`. After `kill -9`
@@ -413,13 +404,13 @@ type State =
  *
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
  * import { ClusterSupervisor } from "effect-otp/cluster"
  *
  * const Ping = Rpc.make("Ping", { success: Schema.String })
- * const Pingers = ClusterSupervisor.make("app/Pingers", {
- *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
- * })
+ * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const PingersLive = ClusterSupervisor.layer(Pingers)
  * const ok = typeof PingersLive
  * // => "object"
@@ -435,6 +426,7 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
     : [options: { readonly args: (id: string) => Args }]
 ): Layer.Layer<never, InvalidOptions, Sharding.Sharding | ClusterStore | Exclude<R, Scope.Scope | CurrentChild>> => {
   const toArgs = options[0]?.args ?? ((id: string) => id as unknown as Args)
+  const def = self.server
   return Layer.unwrap(
     Effect.gen(function* () {
       yield* failInvalid(self)
@@ -447,6 +439,9 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
         const runner = `${runnerAddress.host}:${runnerAddress.port}`
         const id: string = address.entityId
         const sup = self.name
+        // one message at a time, in arrival order (a GenServer's mailbox)
+        const mailbox = Semaphore.makeUnsafe(1)
+        const serially = mailbox.withPermits(1)
         let state: State = { _tag: "Unloaded" }
 
         const keepAlive = (enabled: boolean) =>
@@ -463,46 +458,111 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
           maxSeconds: self.maxSeconds
         })
 
+        // Server.CurrentServer for one incarnation: cast and sendAfter go
+        // through the mailbox, bound to this incarnation (dropped once it ended).
+        const makeRuntime = (scope: Scope.Scope, holder: { current: Running | undefined }): Server.Runtime => {
+          const castNow = (tag: string, payload: unknown) =>
+            serially(
+              Effect.suspend(() => {
+                const running = holder.current
+                if (running === undefined || state !== running) return Effect.void
+                return Effect.ignore(handle(running, tag, payload))
+              })
+            )
+          return {
+            name: def.name,
+            id,
+            cast: (tag, payload) => Effect.asVoid(Effect.forkIn(castNow(tag, payload), scope)),
+            sendAfter: (delay, tag, payload) =>
+              Effect.gen(function* () {
+                let fired = false
+                const fiber = yield* Effect.forkIn(
+                  Effect.sleep(delay).pipe(
+                    Effect.andThen(
+                      Effect.sync(() => {
+                        fired = true
+                      })
+                    ),
+                    Effect.andThen(castNow(tag, payload))
+                  ),
+                  scope
+                )
+                return {
+                  cancel: Effect.suspend(() =>
+                    fired ? Effect.succeed(false) : Effect.as(Fiber.interrupt(fiber), true)
+                  )
+                }
+              }),
+            stop: (reason) =>
+              Effect.sync(() => {
+                const running = holder.current
+                if (running !== undefined && running.stopping === undefined) running.stopping = { reason }
+              })
+          }
+        }
+
         // Runs init for this incarnation; on failure counts a restart and
         // tries again until the intensity is exceeded.
         const startInstance = (row: ChildRow): Effect.Effect<State, PersistenceError> =>
           Effect.gen(function* () {
             let current = row
             while (true) {
-              const ctx: CallContext = { supervisor: sup, id, incarnation: current.incarnation, runner }
+              const child: ChildContext = { supervisor: sup, id, incarnation: current.incarnation, runner }
               const scope = yield* Scope.make()
-              const exit = yield* self.server
+              const holder: { current: Running | undefined } = { current: undefined }
+              const runtime = makeRuntime(scope, holder)
+              const context = Context.add(
+                Context.add(Context.add(outer, CurrentChild, child), Server.CurrentServer, runtime),
+                Scope.Scope,
+                scope
+              ) as Context.Context<never>
+              const exit = yield* def
                 .init(toArgs(id))
                 .pipe(
-                  Effect.provideContext(
-                    Context.add(Context.add(outer, CurrentChild, ctx), Scope.Scope, scope) as Context.Context<any>
-                  ),
-                  Effect.annotateLogs({ supervisor: sup, child: id }),
+                  Effect.provideContext(context as Context.Context<any>),
+                  Effect.annotateLogs({ supervisor: sup, child: id, incarnation: current.incarnation }),
                   Effect.exit
                 )
               if (Exit.isSuccess(exit)) {
-                return { _tag: "Running", scope, handlers: exit.value as any, ctx } as const
+                const running: Running = {
+                  _tag: "Running",
+                  scope,
+                  handlers: exit.value as any,
+                  child,
+                  context,
+                  runtime,
+                  ended: Deferred.makeUnsafe<never, ChildCallError>(),
+                  stopping: undefined
+                }
+                holder.current = running
+                return running
               }
               yield* Scope.close(scope, exit)
-              const next = yield* crashed(describeCause(exit.cause))
+              const next = yield* ended(describeCause(exit.cause), "crash")
               if (next._tag !== "Restart") return next.state
               current = next.row
             }
           })
 
-        // Counts a crash. Temporary children are removed; others restart
-        // unless the window is full.
-        const crashed = (
-          reason: string
+        // An incarnation ended: a crash (or abnormal stop), or a normal stop.
+        // Temporary children are removed, so are transient ones that stopped
+        // normally; the others restart unless the window is full.
+        const ended = (
+          reason: string,
+          kind: "crash" | "normal"
         ): Effect.Effect<
           { readonly _tag: "Restart"; readonly row: ChildRow } | { readonly _tag: "Done"; readonly state: State },
           PersistenceError
         > =>
           Effect.gen(function* () {
-            yield* Effect.logWarning("child crashed").pipe(Effect.annotateLogs({ supervisor: sup, child: id, reason }))
-            if (self.restart === "temporary") {
+            if (kind === "crash") {
+              yield* Effect.logWarning("child crashed").pipe(
+                Effect.annotateLogs({ supervisor: sup, child: id, reason })
+              )
+            }
+            if (self.restart === "temporary" || (kind === "normal" && self.restart === "transient")) {
               yield* store.deleteChild(sup, id)
-              yield* event("Stopped", 0, "crashed", runner)
+              yield* event("Stopped", 0, kind === "crash" ? "crashed" : "normal", runner)
               yield* keepAlive(false)
               return { _tag: "Done", state: { _tag: "Unloaded" } } as const
             }
@@ -522,7 +582,7 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
           })
 
         // Loads the child from its row: the only source of truth.
-        const ensure: Effect.Effect<State, ChildNotFound | RestartIntensityExceeded | PersistenceError> =
+        const ensure: Effect.Effect<Running, ChildNotFound | RestartIntensityExceeded | PersistenceError> =
           Effect.suspend(() => {
             if (state._tag === "Running") return Effect.succeed(state)
             return Effect.gen(function* () {
@@ -552,11 +612,12 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
             })
           })
 
-        const closeInstance = (exit: Exit.Exit<unknown, unknown>) =>
+        const closeInstance = (exit: Exit.Exit<unknown, unknown>, error: ChildCallError) =>
           Effect.suspend(() => {
             const current = state
             state = { _tag: "Unloaded" }
             if (current._tag !== "Running") return Effect.void
+            Deferred.doneUnsafe(current.ended, Exit.fail(error))
             return Scope.close(current.scope, exit)
           })
 
@@ -567,81 +628,110 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
           Effect.suspend(() => {
             const current = state
             if (current._tag !== "Running") return Effect.void
-            return closeInstance(Exit.void).pipe(
-              Effect.andThen(store.release(sup, id, current.ctx.incarnation)),
+            return closeInstance(Exit.void, notFound).pipe(
+              Effect.andThen(store.release(sup, id, current.child.incarnation)),
               Effect.ignore
             )
           })
         )
 
-        const call = (tag: string, payload: unknown) =>
+        // After an incarnation ended (crash or stop): restart it or settle.
+        const afterEnd = (reason: string, kind: "crash" | "normal") =>
           Effect.gen(function* () {
-            const running = yield* ensure
-            if (running._tag !== "Running") return yield* notFound
+            const next = yield* ended(reason, kind)
+            state = next._tag === "Restart" ? yield* startInstance(next.row) : next.state
+          })
+
+        // Runs one message in the running incarnation (inside the mailbox).
+        // Ok(reply) / Later(deferred) / a typed failure / a crash.
+        const handle = (running: Running, tag: string, payload: unknown) =>
+          Effect.gen(function* () {
             const handler = running.handlers[tag]
-            if (handler === undefined) return yield* Effect.die(`ClusterSupervisor ${sup}: no handler for ${tag}`)
-            const exit = yield* handler(payload, running.ctx).pipe(
-              Effect.provideContext(
-                Context.add(
-                  Context.add(outer, CurrentChild, running.ctx),
-                  Scope.Scope,
-                  running.scope
-                ) as Context.Context<any>
-              ),
-              Effect.annotateLogs({ supervisor: sup, child: id }),
+            const run =
+              handler === undefined
+                ? Effect.die(`${def.name}: no handler for ${tag}`)
+                : Effect.suspend(() => handler(payload, running.runtime))
+            const exit = yield* run.pipe(
+              Effect.provideContext(running.context as Context.Context<any>),
+              Effect.annotateLogs({ supervisor: sup, child: id, incarnation: running.child.incarnation }),
               Effect.exit
             )
-            if (Exit.isSuccess(exit)) return exit.value
-            if (!Cause.hasDies(exit.cause) && !Cause.hasInterrupts(exit.cause)) {
-              return yield* Effect.failCause(exit.cause)
+            if (Exit.isFailure(exit) && (Cause.hasDies(exit.cause) || Cause.hasInterrupts(exit.cause))) {
+              const reason = describeCause(exit.cause)
+              const crashed = new ChildCrashed({ supervisor: sup, id, reason })
+              yield* closeInstance(exit, crashed)
+              yield* afterEnd(reason, "crash")
+              if (state._tag === "Failed") return yield* intensity
+              return yield* crashed
             }
-            // A crash: the caller is not answered by this incarnation.
-            const reason = describeCause(exit.cause)
-            yield* closeInstance(exit)
-            const next = yield* crashed(reason)
-            if (next._tag === "Restart") state = yield* startInstance(next.row)
-            else state = next.state
-            if (state._tag === "Failed") return yield* intensity
-            return yield* new ChildCrashed({ supervisor: sup, id, reason })
-          }).pipe(dieOnPersistence)
+            const stopping = running.stopping
+            if (stopping !== undefined && state === running) {
+              const normal = isNormalStop(stopping.reason)
+              const reason = normal ? String(stopping.reason ?? "normal") : `stopped: ${String(stopping.reason)}`
+              yield* closeInstance(Exit.void, new ChildCrashed({ supervisor: sup, id, reason }))
+              yield* afterEnd(reason, normal ? "normal" : "crash")
+            }
+            if (Exit.isSuccess(exit) && Deferred.isDeferred(exit.value)) {
+              return { _tag: "Later", deferred: exit.value as Deferred.Deferred<unknown, unknown>, running } as const
+            }
+            return yield* exit
+          })
 
-        const handlers: Record<string, (request: Entity.Request<any>) => Effect.Effect<unknown, unknown, any>> = {}
-        for (const tag of self.server.protocol.requests.keys()) {
-          handlers[tag] = (request) => call(tag, request.payload)
-        }
-        handlers[StartRpc._tag] = () =>
-          ensure.pipe(
-            Effect.flatMap((s) =>
-              s._tag === "Running" ? Effect.succeed({ runner, incarnation: s.ctx.incarnation }) : Effect.fail(notFound)
+        const call = (tag: string, payload: unknown) =>
+          serially(
+            Effect.gen(function* () {
+              const running = yield* ensure
+              return yield* handle(running, tag, payload)
+            })
+          ).pipe(
+            // a reply later is awaited outside the mailbox, so the next message
+            // is handled meanwhile; the incarnation's end fails it at once
+            Effect.flatMap((result) =>
+              typeof result === "object" && result !== null && (result as { _tag?: unknown })._tag === "Later"
+                ? Effect.raceFirst(
+                    Deferred.await((result as { deferred: Deferred.Deferred<unknown, unknown> }).deferred),
+                    Deferred.await((result as { running: Running }).running.ended)
+                  )
+                : Effect.succeed(result)
             ),
             dieOnPersistence
           )
+
+        const handlers: Record<string, (request: Entity.Request<any>) => Effect.Effect<unknown, unknown, any>> = {}
+        for (const tag of def.protocol.requests.keys()) {
+          handlers[tag] = (request) => call(tag, request.payload)
+        }
+        const where = (s: Running) => ({ runner, incarnation: s.child.incarnation })
+        handlers[StartRpc._tag] = () => serially(Effect.map(ensure, where)).pipe(dieOnPersistence)
         handlers[StopRpc._tag] = () =>
-          closeInstance(Exit.void).pipe(
-            Effect.andThen(keepAlive(false)),
-            Effect.andThen(
-              Effect.sync(() => {
-                state = { _tag: "Unloaded" }
-              })
+          serially(
+            closeInstance(Exit.void, notFound).pipe(
+              Effect.andThen(keepAlive(false)),
+              Effect.andThen(
+                Effect.sync(() => {
+                  state = { _tag: "Unloaded" }
+                })
+              )
             )
           )
         handlers[RestartRpc._tag] = () =>
-          closeInstance(Exit.void).pipe(
-            Effect.andThen(
-              Effect.sync(() => {
-                state = { _tag: "Unloaded" }
-              })
-            ),
-            Effect.andThen(ensure),
-            Effect.flatMap((s) =>
-              s._tag === "Running" ? Effect.succeed({ runner, incarnation: s.ctx.incarnation }) : Effect.fail(notFound)
-            ),
-            dieOnPersistence
-          )
+          serially(
+            closeInstance(Exit.void, new ChildCrashed({ supervisor: sup, id, reason: "restartChild" })).pipe(
+              Effect.andThen(
+                Effect.sync(() => {
+                  state = { _tag: "Unloaded" }
+                })
+              ),
+              Effect.andThen(ensure),
+              Effect.map(where)
+            )
+          ).pipe(dieOnPersistence)
         return handlers
       })
       return (self.entity as Entity.Entity<string, any>).toLayer(build as any, {
         maxIdleTime: self.maxIdleTime,
+        concurrency: "unbounded",
+        mailboxCapacity: def.mailboxCapacity === Infinity ? "unbounded" : def.mailboxCapacity,
         disableFatalDefects: true
       }) as Layer.Layer<never>
     })
@@ -659,13 +749,13 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
  *
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
  * import { ClusterSupervisor } from "effect-otp/cluster"
  *
  * const Ping = Rpc.make("Ping", { success: Schema.String })
- * const Pingers = ClusterSupervisor.make("app/Pingers", {
- *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
- * })
+ * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * // needs Sharding and the bookkeeping store (ClusterRunner.layerTest in tests)
  * const start = ClusterSupervisor.startChild(Pingers, "p1")
  * const ok = Effect.isEffect(start)
@@ -731,13 +821,13 @@ export const startChild: {
  *
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
  * import { ClusterSupervisor } from "effect-otp/cluster"
  *
  * const Ping = Rpc.make("Ping", { success: Schema.String })
- * const Pingers = ClusterSupervisor.make("app/Pingers", {
- *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
- * })
+ * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const stop = Pingers.pipe(ClusterSupervisor.terminateChild("p1"))
  * const ok = Effect.isEffect(stop)
  * // => true
@@ -795,13 +885,13 @@ export const terminateChild: {
  *
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
  * import { ClusterSupervisor } from "effect-otp/cluster"
  *
  * const Ping = Rpc.make("Ping", { success: Schema.String })
- * const Pingers = ClusterSupervisor.make("app/Pingers", {
- *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
- * })
+ * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const again = ClusterSupervisor.restartChild(Pingers, "p1")
  * const ok = Effect.isEffect(again)
  * // => true
@@ -858,13 +948,13 @@ export const restartChild: {
  *
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
  * import { ClusterSupervisor } from "effect-otp/cluster"
  *
  * const Ping = Rpc.make("Ping", { success: Schema.String })
- * const Pingers = ClusterSupervisor.make("app/Pingers", {
- *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
- * })
+ * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const call = Effect.flatMap(ClusterSupervisor.client(Pingers), (pinger) => pinger("p1").Ping())
  * const ok = Effect.isEffect(call)
  * // => true
@@ -896,13 +986,13 @@ const toInfo = (row: ChildRow & { readonly alive: boolean }): ChildInfo => ({
  *
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
  * import { ClusterSupervisor } from "effect-otp/cluster"
  *
  * const Ping = Rpc.make("Ping", { success: Schema.String })
- * const Pingers = ClusterSupervisor.make("app/Pingers", {
- *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
- * })
+ * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const ok = Effect.isEffect(ClusterSupervisor.whichChildren(Pingers))
  * // => true
  * ```
@@ -928,13 +1018,13 @@ export const whichChildren = <Rpcs extends Rpc.Any, Args, E, R>(
  *
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
  * import { ClusterSupervisor } from "effect-otp/cluster"
  *
  * const Ping = Rpc.make("Ping", { success: Schema.String })
- * const Pingers = ClusterSupervisor.make("app/Pingers", {
- *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
- * })
+ * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const ok = Effect.isEffect(ClusterSupervisor.countChildren(Pingers))
  * // => true
  * ```
@@ -966,13 +1056,13 @@ export const countChildren = <Rpcs extends Rpc.Any, Args, E, R>(
  *
  * ```ts
  * import { Effect, Schema, Stream } from "effect"
- * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
  * import { ClusterSupervisor } from "effect-otp/cluster"
  *
  * const Ping = Rpc.make("Ping", { success: Schema.String })
- * const Pingers = ClusterSupervisor.make("app/Pingers", {
- *   server: { name: "Pinger", protocol: RpcGroup.make(Ping), init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) }
- * })
+ * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const first = ClusterSupervisor.events(Pingers).pipe(Stream.take(1), Stream.runCollect)
  * const ok = Effect.isEffect(first)
  * // => true

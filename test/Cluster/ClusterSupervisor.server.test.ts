@@ -32,11 +32,12 @@ const Stop = Rpc.make("Stop", { payload: { reason: Schema.String } })
 const Slow = Rpc.make("Slow", { success: Schema.String })
 const Release = Rpc.make("Release")
 const CrashLater = Rpc.make("CrashLater")
+const Crash = Rpc.make("Crash")
 
 const inits: Array<number> = []
 
 /** A counter that bumps itself by cast and by timer, stops on request, and replies later to Slow. */
-const Counter = Server.make("Counter", [Bump, Count, BumpLater, Stop, Slow, Release, CrashLater], {
+const Counter = Server.make("Counter", [Bump, Count, BumpLater, Stop, Slow, Release, CrashLater, Crash], {
   init: (_id: string) =>
     Effect.gen(function* () {
       const child = yield* ClusterSupervisor.CurrentChild
@@ -47,7 +48,9 @@ const Counter = Server.make("Counter", [Bump, Count, BumpLater, Stop, Slow, Rele
         Bump: (_, self) =>
           Effect.andThen(
             self.cast("Count"),
-            Effect.sync(() => count++)
+            Effect.sync(() => {
+              count++
+            })
           ),
         Count: () => Effect.succeed(count),
         BumpLater: ({ ms }, self) => Effect.asVoid(self.sendAfter(`${ms} millis`, "Bump")),
@@ -58,8 +61,10 @@ const Counter = Server.make("Counter", [Bump, Count, BumpLater, Stop, Slow, Rele
             waiting.push(deferred)
             return deferred
           }),
-        Release: () => Effect.forEach(waiting.splice(0), (d) => Deferred.succeed(d, `released at ${count}`)),
-        CrashLater: (_, self) => self.cast("Crash" as never)
+        Release: () =>
+          Effect.forEach(waiting.splice(0), (d) => Deferred.succeed(d, `released at ${count}`), { discard: true }),
+        CrashLater: (_, self) => self.cast("Crash"),
+        Crash: () => Effect.die("boom")
       }
     })
 })

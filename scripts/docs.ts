@@ -2,7 +2,9 @@
  * `npm run docs:check`: proves that the examples users copy are true.
  *
  * Every export of src/ (internal/ excepted) has a doc comment with `@since` and `@category`,
- * every `npm run ...` README.md mentions exists, and every ```ts fence in that JSDoc and in
+ * every `npm run ...` README.md mentions exists, every citation of the reference documents
+ * (`C.6 #84`, `§2.5`, `T-DS #41`, `D7`, ...) and every README/docs link resolves
+ * (scripts/citations.ts), and every ```ts fence in that JSDoc and in
  * README.md is
  *
  * 1. typechecked as written, each as its own module importing from "effect-otp" or one of
@@ -30,6 +32,7 @@ import { pathToFileURL } from "node:url"
 import * as util from "node:util"
 import { Cause, Duration, Effect, Equal, Exit, Option, References } from "effect"
 import { TestClock } from "effect/testing"
+import { checkCitations, checkLinks } from "./citations.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
 
@@ -363,6 +366,8 @@ if (process.argv[2] === "--isolated") {
   examples.forEach(lintExample)
   sourceFiles().forEach(lintExports)
   lintCommands()
+  // every cited scenario, section and decision exists in docs/; README and docs links resolve
+  problems.push(...checkCitations(), ...checkLinks())
 
   for (const example of examples) {
     fs.writeFileSync(path.join(work, "typecheck", `${example.name}.ts`), example.code + "\n")
@@ -403,8 +408,16 @@ if (process.argv[2] === "--isolated") {
   }
 
   let ran = 0
+  // an example whose run never settles (nothing left to wait for, a promise never resolved) makes Node
+  // exit with 13 while awaiting it: say which one
+  let running: string | undefined
+  process.on("exit", (code) => {
+    if (code === 13 && running !== undefined) fs.writeSync(2, `\n${running}: the example never settled (exit 13)\n`)
+  })
   for (const example of examples) {
     if (!runnable(example.code)) continue
+    running = example.source
+    if (process.env.DOCS_TRACE) console.error(`running ${example.source}`)
     const { code, output } = instrument(example)
     const file = path.join(work, "run", `${example.name}.ts`)
     fs.writeFileSync(file, code)
@@ -413,6 +426,7 @@ if (process.argv[2] === "--isolated") {
     )
     ran++
   }
+  running = undefined
 
   fs.rmSync(work, { recursive: true, force: true })
 

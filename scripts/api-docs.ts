@@ -285,21 +285,6 @@ const firstSentence = (text: string) => {
   return m ? m[1]! : para
 }
 
-/** The line of `export ... name` in the source, for a link. */
-const sourceLine = (module: string, name: string): number | undefined => {
-  const file = path.join(root, "src", `${module}.ts`)
-  if (!fs.existsSync(file)) return undefined
-  const lines = fs.readFileSync(file, "utf8").split("\n")
-  const decl = new RegExp(
-    `^export (?:declare )?(?:const|function|class|abstract class|interface|type|namespace) ${name}\\b`
-  )
-  const star = new RegExp(`^export \\* as ${name} from`)
-  const inBlock = new RegExp(`^\\s+(?:\\w+ as )?${name},?$`)
-  const i = lines.findIndex((l) => decl.test(l) || star.test(l))
-  const j = i >= 0 ? i : lines.findIndex((l) => inBlock.test(l))
-  return j >= 0 ? j + 1 : undefined
-}
-
 /** `{@link name}` → a link to the export on the same page, or the name in code. */
 const links = (text: string, exports: ReadonlyArray<Export>) =>
   text.replace(/\{@link\s+([\w.]+)\s*\}/g, (_m, name: string) =>
@@ -345,12 +330,10 @@ const renderPage = (page: Page): string => {
       out.push("**Signature**", "", "```ts", e.signature.replace(/;$/, ""), "```", "")
       const see = e.doc.tags.filter(([t]) => t === "see").map(([, v]) => v)
       if (see.length > 0) out.push(`See also: ${links(see.join("; "), visible)}`, "")
-      const line = sourceLine(page.module, e.name)
+      // the file, not a line: a line number would make the committed reference stale at every edit
       const since = tag(e.doc, "since")
       out.push(
-        [since ? `Added in v${since}` : undefined, line ? `[source](${src}#L${line})` : undefined]
-          .filter((x) => x !== undefined)
-          .join(" · ")
+        [since ? `Added in v${since}` : undefined, `[source](${src})`].filter((x) => x !== undefined).join(" · ")
       )
     }
   }

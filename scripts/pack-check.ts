@@ -223,6 +223,13 @@ console.log(JSON.stringify({ node: process.version, failures }))
       )
   }
 
+  const floor = engines === undefined ? undefined : /^>=\s*(\d+)/.exec(engines)?.[1]
+  if (floor !== undefined && ![...nodes.keys()].some((v) => v.replace(/^v/, "").split(".")[0] === floor)) {
+    console.log(
+      `  note engines.node says ${engines}, but no Node ${floor} is on this machine: its floor is not tested here`
+    )
+  }
+
   // the type checker sees the same: every entry point resolves, internals do not
   step("typecheck a consumer (moduleResolution nodenext)")
   fs.writeFileSync(

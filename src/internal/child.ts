@@ -204,23 +204,60 @@ const parkOrDetach: Effect.Effect<unknown> = Effect.withFiber((fiber) => {
   return Effect.void
 })
 
+/**
+ * Runs inside the dying fiber (a frame of the effect built once per spec):
+ * closes the child's Scope, then reports the exit to the host. A detached
+ * body-less child's fiber ends without closing anything: it lives as its Scope.
+ */
+const onMainExit = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> | undefined => {
+  const c = current()
+  c[SFiber] = undefined
+  if (c[SPhase] === "Detached" && exit._tag === "Success") return undefined
+  const finalize = Scope.closeUnsafe(c as unknown as Scope.Closeable, exit)
+  if (finalize === undefined) {
+    finish(c, exit)
+    return undefined
+  }
+  c[SPhase] = "Finalizing"
+  return Effect.flatMap(Effect.exit(finalize), (fexit) => {
+    // a finalizer that failed turns a success into that failure
+    finish(c, fexit._tag === "Failure" && exit._tag === "Success" ? fexit : exit)
+    return Effect.void
+  })
+}
+
 /** The incarnation's effect for a spec: `start`, then the body (built once per spec). @internal */
 export const mainOf = (spec: ChildSpec<any, unknown, unknown>, immediate: boolean): Effect.Effect<unknown, unknown> => {
   let c = compiled.get(spec)
   if (c === undefined || c.start !== spec.start || c.run !== spec.run) {
-    const now = Effect.flatMap(spec.start as Effect.Effect<unknown, unknown>, afterStart)
-    c = { start: spec.start, run: spec.run, now, later: Effect.andThen(Effect.yieldNow, now) }
+    const main = Effect.flatMap(spec.start as Effect.Effect<unknown, unknown>, afterStart)
+    c = {
+      start: spec.start,
+      run: spec.run,
+      now: Effect.onExit(main, onMainExit as any),
+      later: Effect.onExit(Effect.andThen(Effect.yieldNow, main), onMainExit as any)
+    }
     compiled.set(spec, c)
   }
   return immediate ? c.now : c.later
 }
 
 /**
+ * Wraps an effect (a traced main, say) so that its end closes the child's
+ * Scope and reports, as {@link mainOf}'s effect does.
+ *
+ * @internal
+ */
+export const withExit = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.onExit(effect, onMainExit as any)
+
+/**
  * Forks the incarnation's fiber in `base` (the caller's services; this adds
  * the child as Scope and as log annotations). With `immediate`, `start`
  * begins synchronously in the caller's tick (as FiberMap.run does);
  * otherwise it is scheduled, which keeps crash-restart loops off the stack.
- * `effect` replaces the spec's main effect (a traced start, say).
+ * `effect` replaces the spec's main effect; it must be built with
+ * {@link withExit} around {@link mainOf}'s parts (a traced start, say).
  *
  * @internal
  */
@@ -236,32 +273,13 @@ export const begin = (
     c as never
   ) as Context.Context<never>
   c[SCtx] = ctx
-  const fiber = Effect.runForkWith(ctx)(effect ?? mainOf(c[SSpec], immediate))
-  c[SFiber] = fiber
-  fiber.addObserver((exit) => onFiberExit(c, exit))
+  c[SFiber] = Effect.runForkWith(ctx)(effect ?? mainOf(c[SSpec], immediate))
+  if (c[SPhase] === "Exited" || (c[SPhase] === "Detached" && c[SFiber]!.pollUnsafe() !== undefined)) {
+    c[SFiber] = undefined
+  }
 }
 
 const annotationsKey = References.CurrentLogAnnotations as unknown as Context.Key<never, never>
-
-const onFiberExit = (c: Child, exit: Exit.Exit<unknown, unknown>): void => {
-  c[SFiber] = undefined
-  if (c[SPhase] === "Detached" && exit._tag === "Success") return // lives on as its Scope; `stop` closes it
-  close(c, exit)
-}
-
-/** Closes the child's Scope, then reports the exit (now, or after its finalizers on a fiber). */
-const close = (c: Child, exit: Exit.Exit<unknown, unknown>): void => {
-  const finalize = Scope.closeUnsafe(c as unknown as Scope.Closeable, exit)
-  if (finalize === undefined) return finish(c, exit)
-  c[SPhase] = "Finalizing"
-  const fiber = Effect.runForkWith(c[SCtx])(Effect.uninterruptible(finalize))
-  c[SFiber] = fiber
-  fiber.addObserver((fexit) => {
-    c[SFiber] = undefined
-    // a finalizer that failed turns a success into that failure (as closing inside the fiber did)
-    finish(c, fexit._tag === "Failure" && exit._tag === "Success" ? fexit : exit)
-  })
-}
 
 const finish = (c: Child, exit: Exit.Exit<unknown, unknown>): void => {
   c[SPhase] = "Exited"
@@ -272,6 +290,19 @@ const finish = (c: Child, exit: Exit.Exit<unknown, unknown>): void => {
     for (const w of waiters) w()
   }
   c[SHost].childExited(c, exit)
+}
+
+/** Closes a detached child's Scope (outside any fiber), then reports the exit. */
+const close = (c: Child, exit: Exit.Exit<unknown, unknown>): void => {
+  const finalize = Scope.closeUnsafe(c as unknown as Scope.Closeable, exit)
+  if (finalize === undefined) return finish(c, exit)
+  c[SPhase] = "Finalizing"
+  const fiber = Effect.runForkWith(c[SCtx])(Effect.uninterruptible(finalize))
+  c[SFiber] = fiber
+  fiber.addObserver((fexit) => {
+    c[SFiber] = undefined
+    finish(c, fexit._tag === "Failure" && exit._tag === "Success" ? fexit : exit)
+  })
 }
 
 // ---- start handshake ------------------------------------------------------------

@@ -286,10 +286,11 @@ const firstSentence = (text: string) => {
 }
 
 /** `{@link name}` → a link to the export on the same page, or the name in code. */
-const links = (text: string, exports: ReadonlyArray<Export>) =>
-  text.replace(/\{@link\s+([\w.]+)\s*\}/g, (_m, name: string) =>
-    exports.some((e) => e.name === name) ? `[\`${name}\`](#${slug(name)})` : `\`${name}\``
-  )
+const links = (text: string, anchors: ReadonlyMap<string, string>) =>
+  text.replace(/\{@link\s+([\w.]+)\s*\}/g, (_m, name: string) => {
+    const a = anchors.get(`### ${name}`)
+    return a !== undefined ? `[\`${name}\`](#${a})` : `\`${name}\``
+  })
 
 const renderPage = (page: Page): string => {
   const { header, exports } = exportsOf(page.module)
@@ -301,6 +302,22 @@ const renderPage = (page: Page): string => {
   }
   const categories = [...byCategory.keys()].sort()
   for (const c of categories) byCategory.get(c)!.sort((a, b) => a.name.localeCompare(b.name))
+  // GitHub's anchors, in heading order: a repeated slug gets -1, -2, ... (the model `ChildSpec` under the
+  // page title `ChildSpec` is #childspec-1)
+  const anchor = new Map<string, string>()
+  const used = new Map<string, number>()
+  const heading = (h: string, text: string) => {
+    const base = slug(text)
+    const n = used.get(base) ?? 0
+    used.set(base, n + 1)
+    if (!anchor.has(h)) anchor.set(h, n === 0 ? base : `${base}-${n}`)
+  }
+  heading(`# ${page.title}`, page.title)
+  heading("## Contents", "Contents")
+  for (const c of categories) {
+    heading(`## ${c}`, c)
+    for (const e of byCategory.get(c)!) heading(`### ${e.name}`, e.name)
+  }
   const src = `../../src/${page.module}.ts`
   const out: Array<string> = [
     `# ${page.title}`,
@@ -313,23 +330,23 @@ const renderPage = (page: Page): string => {
     ""
   ]
   if (header !== undefined) {
-    out.push(links(header.text, visible), "")
+    out.push(links(header.text, anchor), "")
     const since = tag(header, "since")
     if (since) out.push(`Added in v${since}`, "")
   }
   out.push(`Source: [src/${page.module}.ts](${src})`, "", "## Contents", "")
   for (const c of categories) {
-    out.push(`- [${c}](#${slug(c)})`)
-    for (const e of byCategory.get(c)!) out.push(`  - [${e.name}](#${slug(e.name)})`)
+    out.push(`- [${c}](#${anchor.get(`## ${c}`)})`)
+    for (const e of byCategory.get(c)!) out.push(`  - [${e.name}](#${anchor.get(`### ${e.name}`)})`)
   }
   for (const c of categories) {
     out.push("", `## ${c}`)
     for (const e of byCategory.get(c)!) {
       out.push("", `### ${e.name}`, "")
-      if (e.doc.text !== "") out.push(links(e.doc.text, visible).replace(/^(#+) /gm, "$1### "), "")
+      if (e.doc.text !== "") out.push(links(e.doc.text, anchor).replace(/^(#+) /gm, "$1### "), "")
       out.push("**Signature**", "", "```ts", e.signature.replace(/;$/, ""), "```", "")
       const see = e.doc.tags.filter(([t]) => t === "see").map(([, v]) => v)
-      if (see.length > 0) out.push(`See also: ${links(see.join("; "), visible)}`, "")
+      if (see.length > 0) out.push(`See also: ${links(see.join("; "), anchor)}`, "")
       // the file, not a line: a line number would make the committed reference stale at every edit
       const since = tag(e.doc, "since")
       out.push(

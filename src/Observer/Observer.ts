@@ -46,13 +46,31 @@ import * as Http from "./internal/http.ts"
 import * as Reader from "./internal/reader.ts"
 
 /**
- * Anything the Observer can look into: every supervisor kind, a `Pool`, a
- * `Registry`, a `RateLimiter`.
+ * Anything the Observer can look into: every supervisor kind
+ * (`Supervisor`, `DynamicSupervisor`, `TaskSupervisor`,
+ * `RateLimitedSupervisor`), a `Pool`, a `Registry`, a `RateLimiter` — each
+ * carries the inspection protocol at run time. Another value is refused with
+ * `InvalidOptions` (`events`, `layerHttp`, `serve`) or a defect
+ * (`snapshotUnsafe`, `snapshot`).
  *
  * @category models
  * @since 0.1.0
  */
-export type Inspectable = Inspect.Inspectable
+export type Inspectable = object
+
+const notInspectable = (module: string, root: unknown) =>
+  new InvalidOptions({
+    module,
+    field: "root",
+    value: root,
+    expected: "a supervisor, pool, registry or rate limiter"
+  })
+
+/** The inspector of a root; a value without one is a defect here. */
+const inspectable = (root: Inspectable): Inspect.Inspectable => {
+  if (Inspect.isInspectable(root)) return root
+  throw notInspectable("Observer.snapshot", root)
+}
 
 /**
  * One node of the tree: kind (`"DynamicSupervisor"`, `"Pool"`, `"Worker"`…),
@@ -127,7 +145,7 @@ export type Figures = Http.Figures
  * @category getters
  * @since 0.1.0
  */
-export const snapshotUnsafe = (root: Inspectable): Snapshot => root[Inspect.TypeId].snapshot()
+export const snapshotUnsafe = (root: Inspectable): Snapshot => inspectable(root)[Inspect.TypeId].snapshot()
 
 /**
  * The whole tree below `root`: the Effect-wrapped version of
@@ -219,7 +237,10 @@ export interface EventsOptions {
 export const events = (root: Inspectable, options?: EventsOptions): Stream.Stream<StreamEvent, InvalidOptions> => {
   const capacity = options?.capacity ?? 1024
   const error = integerAtLeast("Observer.events", "capacity", capacity, 1)
-  return error ? Stream.fail(error) : Reader.stream(root, capacity)
+  if (error) return Stream.fail(error)
+  return Inspect.isInspectable(root)
+    ? Reader.stream(root, capacity)
+    : Stream.fail(notInspectable("Observer.events", root))
 }
 
 /**
@@ -328,7 +349,7 @@ const act =
       return Effect.fail(`unknown action ${JSON.stringify(op)} (terminate or restart)`)
     })
 
-const routesLayer = (root: Inspectable, o: Http.Resolved): Layer.Layer<never, never, HttpRouter.HttpRouter> =>
+const routesLayer = (root: Inspect.Inspectable, o: Http.Resolved): Layer.Layer<never, never, HttpRouter.HttpRouter> =>
   Layer.effectDiscard(Http.routes(root, o, act(root)))
 
 /**
@@ -390,14 +411,7 @@ export const layerHttp = <E = never, R = never>(
       const o = resolve("Observer.layerHttp", options)
       if (o instanceof InvalidOptions) return yield* o
       const root = Effect.isEffect(options.root) ? yield* options.root : options.root
-      if (!Inspect.isInspectable(root)) {
-        return yield* new InvalidOptions({
-          module: "Observer.layerHttp",
-          field: "root",
-          value: root,
-          expected: "a supervisor, pool, registry or limiter"
-        })
-      }
+      if (!Inspect.isInspectable(root)) return yield* notInspectable("Observer.layerHttp", root)
       return routesLayer(root, o)
     })
   ) as Layer.Layer<never, E | InvalidOptions, HttpRouter.HttpRouter | Exclude<R, Scope.Scope>>
@@ -466,6 +480,7 @@ export const serve = (
         new InvalidOptions({ module: "Observer.serve", field: "port", value: port, expected: "an integer in 0..65535" })
       )
     }
+    if (!Inspect.isInspectable(root)) return Effect.fail(notInspectable("Observer.serve", root))
     return Http.listen(routesLayer(root, o), host, port, o.allowRemote).pipe(
       Effect.mapError((cause) => new ServeFailed({ host, port, cause })),
       Effect.map((bound): Server => {

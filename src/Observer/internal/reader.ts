@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Inspect from "../../internal/inspect.ts"
+import { follow } from "./follow.ts"
 
 /** @internal */
 export interface Dropped {
@@ -37,20 +38,13 @@ export class Ring {
   /** events overwritten since the reader started */
   dropped = 0
   private reported = 0
-  private waiter: ((batch: ReadonlyArray<ReaderEvent>) => void) | undefined = undefined
+  private waiter: (() => void) | undefined = undefined
 
   constructor(readonly capacity: number) {
     this.items = new Array(capacity)
   }
 
   readonly push = (event: Inspect.InspectEvent): void => {
-    const waiter = this.waiter
-    if (waiter !== undefined && this.size === 0) {
-      // the reader is parked on an empty ring: hand the event over directly
-      this.waiter = undefined
-      waiter(this.takeWith([event]))
-      return
-    }
     if (this.size === this.capacity) {
       this.items[this.head] = event
       this.head = (this.head + 1) % this.capacity
@@ -59,9 +53,10 @@ export class Ring {
       this.items[(this.head + this.size) % this.capacity] = event
       this.size++
     }
+    const waiter = this.waiter
     if (waiter !== undefined) {
       this.waiter = undefined
-      waiter(this.take())
+      waiter()
     }
   }
 
@@ -86,17 +81,28 @@ export class Ring {
     return this.takeWith(batch)
   }
 
-  /** Waits for at least one event. */
-  readonly next: Effect.Effect<ReadonlyArray<ReaderEvent>> = Effect.callback<ReadonlyArray<ReaderEvent>>((resume) => {
-    if (this.size > 0 || this.dropped > this.reported) {
-      resume(Effect.succeed(this.take()))
-      return
-    }
-    this.waiter = (batch) => resume(Effect.succeed(batch))
-    return Effect.sync(() => {
-      this.waiter = undefined
-    })
-  })
+  /**
+   * Waits for at least one event. A woken reader first lets the fibers
+   * already scheduled run (one `yieldNow`), so that events emitted in the same
+   * turn (a crash, then its restart) come in one batch: a reader costs the
+   * emitters one wake-up per burst, not one per event.
+   */
+  readonly next: Effect.Effect<ReadonlyArray<ReaderEvent>> = Effect.suspend(() =>
+    this.size > 0 || this.dropped > this.reported
+      ? Effect.succeed(this.take())
+      : Effect.andThen(
+          Effect.callback<void>((resume) => {
+            this.waiter = () => resume(Effect.void)
+            return Effect.sync(() => {
+              this.waiter = undefined
+            })
+          }),
+          Effect.andThen(
+            Effect.yieldNow,
+            Effect.sync(() => this.take())
+          )
+        )
+  )
 }
 
 /**
@@ -115,7 +121,7 @@ export const stream = (
     Channel.fromTransform((_, scope) =>
       Effect.suspend(() => {
         const ring = new Ring(capacity)
-        const unsubscribe = Inspect.subscribeTree(root, ring.push)
+        const unsubscribe = follow(root, ring.push)
         onStart?.(ring)
         return Effect.as(
           Scope.addFinalizer(scope, Effect.sync(unsubscribe)),

@@ -1,0 +1,190 @@
+/**
+ * The cost of observing, in the same process:
+ *
+ * - startChild per child into a DynamicSupervisor with an Observer event
+ *   reader attached (`Observer.events` drained by a fiber) vs with none;
+ * - restart (crash → the next incarnation's start runs) with a reader vs none;
+ * - `Observer.snapshot` of a DynamicSupervisor of 100k children vs
+ *   `DynamicSupervisor.whichChildrenUnsafe` on the same tree (the cheapest
+ *   full listing there was before), and what the page's transport adds to a
+ *   snapshot (figures + pruning to 200 children per node + JSON).
+ *
+ * Subjects take turns, one run each per round; figures are medians.
+ */
+import { Deferred, Effect, Exit, Fiber, Logger, Scope, Stream } from "effect"
+import { ChildSpec, DynamicSupervisor, Observer } from "effect-otp"
+import * as Http from "../src/Observer/internal/http.ts"
+import { median, printTable } from "./util.ts"
+
+const RUNS = 9
+const now = () => performance.now()
+const quiet = Effect.provideService(Logger.CurrentLoggers, new Set())
+
+const idle = ChildSpec.make({ start: Effect.void })
+
+/** Attaches a reader that drains every event (or none), runs `body`, detaches. */
+const withReader = <A, E>(
+  sup: DynamicSupervisor.DynamicSupervisor,
+  reader: boolean,
+  body: Effect.Effect<A, E>
+): Effect.Effect<A, E> =>
+  Effect.gen(function* () {
+    let seen = 0
+    const fiber = reader
+      ? yield* Observer.events(sup, { capacity: 1024 }).pipe(
+          Stream.runForEach(() => Effect.sync(() => void seen++)),
+          Effect.forkChild({ startImmediately: true })
+        )
+      : undefined
+    const a = yield* body
+    if (fiber) yield* Fiber.interrupt(fiber)
+    return a
+  })
+
+/** µs per startChild of `n` body-less children. */
+const starts = (n: number, reader: boolean): Promise<number> =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const sup = yield* Scope.provide(DynamicSupervisor.make({ name: "bench" }), scope)
+      const us = yield* withReader(
+        sup,
+        reader,
+        Effect.gen(function* () {
+          const t0 = now()
+          for (let i = 0; i < n; i++) yield* DynamicSupervisor.startChild(sup, idle)
+          return ((now() - t0) * 1000) / n
+        })
+      )
+      yield* Scope.close(scope, Exit.void)
+      return us
+    }).pipe(quiet)
+  )
+
+/** µs per restart (crash → next start runs), `crashes` crashes of one child. */
+const restarts = (crashes: number, reader: boolean): Promise<number> =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const sup = yield* DynamicSupervisor.make({ name: "bench", maxRestarts: crashes + 10, maxSeconds: 3600 })
+        let current: Deferred.Deferred<void, string> | undefined
+        let started: Deferred.Deferred<void> = Deferred.makeUnsafe()
+        const spec = ChildSpec.make({
+          start: Effect.sync(() => {
+            current = Deferred.makeUnsafe<void, string>()
+            Deferred.doneUnsafe(started, Effect.void)
+            return current
+          }),
+          run: (d: Deferred.Deferred<void, string>) => Deferred.await(d)
+        })
+        yield* DynamicSupervisor.startChild(sup, spec)
+        return yield* withReader(
+          sup,
+          reader,
+          Effect.gen(function* () {
+            const t0 = now()
+            for (let i = 0; i < crashes; i++) {
+              started = Deferred.makeUnsafe()
+              Deferred.doneUnsafe(current!, Effect.fail("crash"))
+              yield* Deferred.await(started)
+            }
+            return ((now() - t0) * 1000) / crashes
+          })
+        )
+      })
+    ).pipe(quiet)
+  )
+
+interface Snap {
+  snapshot: number
+  which: number
+  page: number
+  bytes: number
+}
+
+/** ms for one snapshot of `n` children vs whichChildrenUnsafe, and the page's per-tick work. */
+const snapshots = (n: number, rounds: number): Promise<Snap> =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const sup = yield* DynamicSupervisor.make({ name: "bench" })
+        for (let i = 0; i < n; i++)
+          yield* DynamicSupervisor.startChild(sup, ChildSpec.make({ id: `c${i}`, start: Effect.void }))
+        const snap: Array<number> = []
+        const which: Array<number> = []
+        const page: Array<number> = []
+        let bytes = 0
+        for (let r = 0; r < rounds; r++) {
+          let t0 = now()
+          const tree = Observer.snapshotUnsafe(sup)
+          snap.push(now() - t0)
+          t0 = now()
+          const list = DynamicSupervisor.whichChildrenUnsafe(sup)!
+          which.push(now() - t0)
+          if (list.length !== n || tree.children.length !== n) throw new Error("incomplete listing")
+          t0 = now()
+          const frame = JSON.stringify({ figures: Http.figures(tree), root: Http.prune(tree, 200) })
+          page.push(now() - t0)
+          bytes = JSON.stringify(tree).length
+          if (frame.length === 0) throw new Error("empty frame")
+        }
+        return { snapshot: median(snap), which: median(which), page: median(page), bytes }
+      })
+    )
+  )
+
+export default async function run() {
+  const N = 20_000
+  const CRASHES = 5_000
+  const none: Array<number> = []
+  const one: Array<number> = []
+  const rNone: Array<number> = []
+  const rOne: Array<number> = []
+  await starts(N, false) // warm-up
+  await starts(N, true)
+  await restarts(CRASHES, false)
+  await restarts(CRASHES, true)
+  for (let i = 0; i < RUNS; i++) {
+    none.push(await starts(N, false))
+    one.push(await starts(N, true))
+    rNone.push(await restarts(CRASHES, false))
+    rOne.push(await restarts(CRASHES, true))
+  }
+  printTable(`Observer: the cost of an event reader (medians of ${RUNS} interleaved runs)`, [
+    {
+      name: `startChild per child, ${N.toLocaleString("en")} children, one reader`,
+      ours: median(one),
+      baseline: median(none),
+      baselineName: "no reader",
+      unit: "µs",
+      target: "≤ 1.10x"
+    },
+    {
+      name: `restart, ${CRASHES.toLocaleString("en")} crashes, one reader`,
+      ours: median(rOne),
+      baseline: median(rNone),
+      baselineName: "no reader",
+      unit: "µs",
+      target: "≤ 1.10x"
+    }
+  ])
+  const n = 100_000
+  const s = await snapshots(n, 7)
+  printTable(`Observer.snapshot, DynamicSupervisor of ${n.toLocaleString("en")} children (medians of 7)`, [
+    {
+      name: "Observer.snapshot",
+      ours: s.snapshot,
+      baseline: s.which,
+      baselineName: "whichChildrenUnsafe",
+      unit: "ms"
+    },
+    {
+      name: "page frame (figures + 200 per node + JSON)",
+      ours: s.page,
+      baseline: s.snapshot,
+      baselineName: "Observer.snapshot",
+      unit: "ms"
+    }
+  ])
+  console.log(`\nsnapshot JSON of ${n.toLocaleString("en")} children: ${(s.bytes / 1e6).toFixed(1)} MB`)
+}

@@ -70,7 +70,7 @@ import {
   MaxChildren,
   RestartIntensityExceeded
 } from "./ClusterErrors.ts"
-import { ClusterStore, type ChildRow } from "./internal/store.ts"
+import { ClusterStore, type ChildRow, processSession, type Store } from "./internal/store.ts"
 
 const TypeId = "~effect-otp/ClusterSupervisor"
 
@@ -344,6 +344,21 @@ const rawClient = (self: ClusterSupervisor<any, any, any, any>) =>
     Sharding.Sharding
   >
 
+// Each process registers its session once per runner address and store.
+const registered = new WeakMap<Store, Set<string>>()
+const registerSession = (store: Store, address: string): Effect.Effect<void, PersistenceError> =>
+  Effect.suspend(() => {
+    let done = registered.get(store)
+    if (done === undefined) registered.set(store, (done = new Set()))
+    if (done.has(address)) return Effect.void
+    return Effect.tap(
+      store.registerSession(address, processSession),
+      Effect.sync(() => {
+        done.add(address)
+      })
+    )
+  })
+
 const dieOnPersistence = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, PersistenceError>, R> =>
   Effect.catchIf(
     effect,
@@ -567,7 +582,15 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
               return { _tag: "Done", state: { _tag: "Unloaded" } } as const
             }
             const now = yield* Clock.currentTimeMillis
-            const recorded = yield* store.recordRestart(sup, id, now, self.maxSeconds * 1000, self.maxRestarts, runner)
+            const recorded = yield* store.recordRestart(
+              sup,
+              id,
+              now,
+              self.maxSeconds * 1000,
+              self.maxRestarts,
+              runner,
+              processSession
+            )
             if (Option.isNone(recorded)) {
               yield* keepAlive(false)
               return { _tag: "Done", state: { _tag: "Unloaded" } } as const
@@ -601,7 +624,8 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
                 yield* keepAlive(false)
                 return yield* notFound
               }
-              const activated = yield* store.activate(sup, id, runner)
+              yield* registerSession(store, runner)
+              const activated = yield* store.activate(sup, id, runner, processSession)
               if (Option.isNone(activated)) return yield* notFound
               yield* event(row.incarnation === 0 ? "Started" : "Moved", activated.value.incarnation, row.runner, runner)
               yield* keepAlive(true)
@@ -696,6 +720,11 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
             ),
             dieOnPersistence
           )
+
+        // An activation without a message to our handlers (the engine replaying
+        // a kept-alive child's keep-alive on its next runner) must start the
+        // child too: load it as soon as the entity is built.
+        yield* serially(Effect.ignore(ensure)).pipe(Effect.forkScoped)
 
         const handlers: Record<string, (request: Entity.Request<any>) => Effect.Effect<unknown, unknown, any>> = {}
         for (const tag of def.protocol.requests.keys()) {

@@ -10,7 +10,7 @@ import { Rpc } from "effect/rpc"
 import { TestClock } from "effect/testing"
 import { ClusterSupervisor } from "../../src/Cluster/index.ts"
 import { ClusterStore, makeMemory } from "../../src/Cluster/internal/store.ts"
-import { Server } from "../../src/index.ts"
+import * as Server from "../../src/Server/Server.ts"
 
 const tagOf = (e: unknown): string | undefined => (e as { readonly _tag?: string })._tag
 

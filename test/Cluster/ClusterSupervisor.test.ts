@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { ClusterErrors, ClusterRunner, ClusterSupervisor } from "../../src/Cluster/index.ts"
-import { ClusterStore, makeMemory } from "../../src/Cluster/internal/store.ts"
+import { ClusterStore, makeMemory, processSession } from "../../src/Cluster/internal/store.ts"
 import { makeProbe, type Probe, sessionServer } from "./fixtures.ts"
 import { TestRunner } from "effect/cluster"
 
@@ -264,7 +264,7 @@ describe("restart types", () => {
       return Effect.gen(function* () {
         // as if another runner had run incarnation 1 and died
         yield* store.insertChild("test/Sessions", "m", 0, Infinity)
-        yield* store.activate("test/Sessions", "m", "10.0.0.9:34431")
+        yield* store.activate("test/Sessions", "m", "10.0.0.9:34431", "another process")
         const events = yield* ClusterSupervisor.events(sup, { pollInterval: "10 millis" }).pipe(
           Stream.take(1),
           Stream.runCollect,
@@ -283,7 +283,7 @@ describe("restart types", () => {
     const { sup, layer, store } = setup(probe, { restart: "temporary" })
     return Effect.gen(function* () {
       yield* store.insertChild("test/Sessions", "t", 0, Infinity)
-      yield* store.activate("test/Sessions", "t", "10.0.0.9:34431")
+      yield* store.activate("test/Sessions", "t", "10.0.0.9:34431", "another process")
       assert.strictEqual(tagOf(yield* flip(say(sup, "t", "hello"))), "ChildNotFound")
       assert.strictEqual(probe.inits.get("t"), undefined)
       assert.deepStrictEqual(yield* ClusterSupervisor.whichChildren(sup), [])
@@ -407,6 +407,12 @@ describe("whichChildren / countChildren", () => {
           placing: 0,
           failed: 1
         })
+        // another process on the same address (a restarted runner) is not the one that ran them
+        yield* store.registerSession(runner, "a restarted process")
+        assert.strictEqual((yield* ClusterSupervisor.countChildren(sup)).placing, 2)
+        yield* store.registerSession(runner, processSession)
+        assert.strictEqual((yield* ClusterSupervisor.countChildren(sup)).active, 2)
+        // a runner the engine no longer counts as alive
         store.markDead(runner, true)
         assert.deepStrictEqual(yield* ClusterSupervisor.countChildren(sup), {
           specs: 3,

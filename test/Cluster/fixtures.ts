@@ -4,7 +4,7 @@
 import { Effect, Ref, Schema } from "effect"
 import { Rpc, RpcGroup } from "effect/rpc"
 import { ClusterSupervisor } from "../../src/Cluster/index.ts"
-import { Server } from "../../src/index.ts"
+import * as Server from "../../src/Server/Server.ts"
 
 export class Refused extends Schema.TaggedError<Refused>()("Refused", { text: Schema.String }) {}
 

@@ -73,11 +73,18 @@ export interface Store {
   ) => Effect.Effect<Insert, PersistenceError>
   readonly getChild: (sup: string, id: string) => Effect.Effect<Option.Option<ChildRow>, PersistenceError>
   readonly deleteChild: (sup: string, id: string) => Effect.Effect<boolean, PersistenceError>
+  /**
+   * Records that this process (its `session`) is the runner at `address`:
+   * a runner restarted on the same address is a new session, so rows of the
+   * old process stop counting as alive.
+   */
+  readonly registerSession: (address: string, session: string) => Effect.Effect<void, PersistenceError>
   /** Bumps the incarnation (the fencing token) and records the runner. */
   readonly activate: (
     sup: string,
     id: string,
-    runner: string
+    runner: string,
+    session: string
   ) => Effect.Effect<Option.Option<ChildRow>, PersistenceError>
   /** Adds a restart at `now`; if the window then holds more than maxRestarts, marks the child failed. */
   readonly recordRestart: (
@@ -86,7 +93,8 @@ export interface Store {
     now: number,
     windowMs: number,
     maxRestarts: number,
-    runner: string
+    runner: string,
+    session: string
   ) => Effect.Effect<Option.Option<{ readonly row: ChildRow; readonly exceeded: boolean }>, PersistenceError>
   /** Clears `failed` and the restart window. */
   readonly resetChild: (sup: string, id: string) => Effect.Effect<Option.Option<ChildRow>, PersistenceError>
@@ -108,6 +116,7 @@ export interface Store {
     key: string,
     owner: string,
     runner: string,
+    session: string,
     value: string
   ) => Effect.Effect<Option.Option<RegRow>, PersistenceError>
   readonly regDelete: (registry: string, key: string, owner: string) => Effect.Effect<boolean, PersistenceError>
@@ -115,6 +124,14 @@ export interface Store {
   /** Deletes rows whose runner is no longer alive; returns them. */
   readonly regSweep: (registry: string) => Effect.Effect<ReadonlyArray<RegRow>, PersistenceError>
 }
+
+/**
+ * This process, as a runner: a restarted runner on the same address is
+ * another session.
+ *
+ * @internal
+ */
+export const processSession: string = globalThis.crypto.randomUUID()
 
 /** @internal */
 export class ClusterStore extends Context.Service<ClusterStore, Store>()("effect-otp/cluster/ClusterStore") {}
@@ -131,8 +148,14 @@ export const makeMemory = (): Store & { readonly markDead: (runner: string, dead
   const children = new Map<string, ChildRow>()
   const events: Array<EventRow> = []
   const regs = new Map<string, Omit<RegRow, "alive">>()
+  const regSessions = new Map<string, string>()
   const dead = new Set<string>()
-  const alive = (runner: string | null) => runner !== null && !dead.has(runner)
+  const sessions = new Map<string, string>()
+  const sessionOf = new Map<string, string>()
+  const alive = (runner: string | null, session?: string) =>
+    runner !== null &&
+    !dead.has(runner) &&
+    (session === undefined || sessions.get(runner) === undefined || sessions.get(runner) === session)
   let seq = 0
   const store: Store & { readonly markDead: (runner: string, dead: boolean) => void } = {
     markDead: (runner, isDead) => {
@@ -160,18 +183,24 @@ export const makeMemory = (): Store & { readonly markDead: (runner: string, dead
       }),
     getChild: (sup, id) => Effect.sync(() => Option.fromUndefinedOr(children.get(keyOf(sup, id)))),
     deleteChild: (sup, id) => Effect.sync(() => children.delete(keyOf(sup, id))),
-    activate: (sup, id, runner) =>
+    registerSession: (address, session) =>
+      Effect.sync(() => {
+        sessions.set(address, session)
+      }),
+    activate: (sup, id, runner, session) =>
       Effect.sync(() => {
         const row = children.get(keyOf(sup, id))
         if (!row) return Option.none()
+        sessionOf.set(keyOf(sup, id), session)
         const next = { ...row, incarnation: row.incarnation + 1, runner }
         children.set(keyOf(sup, id), next)
         return Option.some(next)
       }),
-    recordRestart: (sup, id, now, windowMs, maxRestarts, runner) =>
+    recordRestart: (sup, id, now, windowMs, maxRestarts, runner, session) =>
       Effect.sync(() => {
         const row = children.get(keyOf(sup, id))
         if (!row) return Option.none()
+        sessionOf.set(keyOf(sup, id), session)
         const window = [...row.window.filter((t) => t > now - windowMs), now]
         const exceeded = window.length > maxRestarts
         const next: ChildRow = exceeded
@@ -198,7 +227,7 @@ export const makeMemory = (): Store & { readonly markDead: (runner: string, dead
         Array.from(children.values())
           .filter((row) => row.supervisor === sup)
           .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-          .map((row) => ({ ...row, alive: alive(row.runner) }))
+          .map((row) => ({ ...row, alive: alive(row.runner, sessionOf.get(keyOf(row.supervisor, row.id))) }))
       ),
     fenced: (sup, id, token, effect) =>
       Effect.suspend((): Effect.Effect<any, any, any> => {
@@ -215,12 +244,13 @@ export const makeMemory = (): Store & { readonly markDead: (runner: string, dead
       }),
     lastEventSeq: () => Effect.sync(() => seq),
     readEvents: (scope, after) => Effect.sync(() => events.filter((e) => e.scope === scope && e.seq > after)),
-    regInsert: (registry, key, owner, runner, value) =>
+    regInsert: (registry, key, owner, runner, session, value) =>
       Effect.sync(() => {
         const existing = regs.get(keyOf(registry, key))
-        if (existing && existing.owner !== owner && alive(existing.runner)) {
+        if (existing && existing.owner !== owner && alive(existing.runner, regSessions.get(keyOf(registry, key)))) {
           return Option.some({ ...existing, alive: true })
         }
+        regSessions.set(keyOf(registry, key), session)
         regs.set(keyOf(registry, key), { registry, key, owner, runner, value })
         return Option.none()
       }),
@@ -235,14 +265,14 @@ export const makeMemory = (): Store & { readonly markDead: (runner: string, dead
       Effect.sync(() =>
         Array.from(regs.values())
           .filter((r) => r.registry === registry)
-          .map((r) => ({ ...r, alive: alive(r.runner) }))
+          .map((r) => ({ ...r, alive: alive(r.runner, regSessions.get(keyOf(r.registry, r.key))) }))
           .filter((r) => r.alive)
       ),
     regSweep: (registry) =>
       Effect.sync(() => {
         const gone: Array<RegRow> = []
         for (const [k, r] of regs) {
-          if (r.registry === registry && !alive(r.runner)) {
+          if (r.registry === registry && !alive(r.runner, regSessions.get(k))) {
             regs.delete(k)
             gone.push({ ...r, alive: false })
           }
@@ -305,10 +335,14 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
   const registry = sql(`${prefix}_registry`)
   const expiry = Math.max(1, Math.ceil(Duration.toSeconds(Duration.fromInputUnsafe(options.shardLockExpiration))))
   // `cluster_runners` is the engine's table (created by its migrations).
-  const aliveExpr = (column: string) =>
+  // ... and our session table tells a restarted runner (same address, new
+  // process) from the one that recorded the row.
+  const aliveExpr = (table: string) =>
     sql.literal(
-      `EXISTS (SELECT 1 FROM ${options.clusterPrefix ?? "cluster"}_runners r WHERE r.address = ${column} AND r.healthy AND r.last_heartbeat > NOW() - INTERVAL '${expiry} seconds')`
+      `(EXISTS (SELECT 1 FROM ${options.clusterPrefix ?? "cluster"}_runners r WHERE r.address = ${table}.runner AND r.healthy AND r.last_heartbeat > NOW() - INTERVAL '${expiry} seconds')` +
+        ` AND EXISTS (SELECT 1 FROM ${prefix}_sessions s WHERE s.address = ${table}.runner AND s.session = ${table}.session))`
     )
+  const sessions = sql(`${prefix}_sessions`)
 
   yield* sql
     .withTransaction(
@@ -320,6 +354,7 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
         status TEXT NOT NULL,
         incarnation BIGINT NOT NULL DEFAULT 0,
         runner TEXT,
+        session TEXT,
         window_ms TEXT NOT NULL DEFAULT '[]',
         restarts BIGINT NOT NULL DEFAULT 0,
         started_at BIGINT NOT NULL,
@@ -341,8 +376,13 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
         key TEXT NOT NULL,
         owner TEXT NOT NULL,
         runner TEXT NOT NULL,
+        session TEXT NOT NULL,
         value TEXT NOT NULL,
         PRIMARY KEY (registry, key)
+      )`
+        yield* sql`CREATE TABLE IF NOT EXISTS ${sessions} (
+        address TEXT PRIMARY KEY,
+        session TEXT NOT NULL
       )`
       })
     )
@@ -377,13 +417,16 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
         Effect.map((rows) => rows.length > 0),
         PersistenceError.refail
       ),
-    activate: (sup, id, runner) =>
-      sql<RawChild>`UPDATE ${children} SET incarnation = incarnation + 1, runner = ${runner}
+    registerSession: (address, session) =>
+      sql`INSERT INTO ${sessions} (address, session) VALUES (${address}, ${session})
+        ON CONFLICT (address) DO UPDATE SET session = EXCLUDED.session`.pipe(Effect.asVoid, PersistenceError.refail),
+    activate: (sup, id, runner, session) =>
+      sql<RawChild>`UPDATE ${children} SET incarnation = incarnation + 1, runner = ${runner}, session = ${session}
         WHERE supervisor = ${sup} AND id = ${id} RETURNING *`.pipe(
         Effect.map((rows) => Option.map(Option.fromUndefinedOr(rows[0]), fromRaw)),
         PersistenceError.refail
       ),
-    recordRestart: (sup, id, now, windowMs, maxRestarts, runner) =>
+    recordRestart: (sup, id, now, windowMs, maxRestarts, runner, session) =>
       sql
         .withTransaction(
           Effect.gen(function* () {
@@ -399,7 +442,7 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
                 window_ms = ${JSON.stringify(window)}, restarts = restarts + 1
                 WHERE supervisor = ${sup} AND id = ${id} RETURNING *`
               : yield* sql<RawChild>`UPDATE ${children} SET incarnation = incarnation + 1, runner = ${runner},
-                window_ms = ${JSON.stringify(window)}, restarts = restarts + 1
+                session = ${session}, window_ms = ${JSON.stringify(window)}, restarts = restarts + 1
                 WHERE supervisor = ${sup} AND id = ${id} RETURNING *`
             return Option.some({ row: fromRaw(updated[0]!), exceeded })
           })
@@ -417,7 +460,7 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
         PersistenceError.refail
       ),
     listChildren: (sup) =>
-      sql<RawChild>`SELECT c.*, ${aliveExpr("c.runner")} AS alive FROM ${children} c
+      sql<RawChild>`SELECT c.*, ${aliveExpr("c")} AS alive FROM ${children} c
         WHERE c.supervisor = ${sup} ORDER BY c.id`.pipe(
         Effect.map((rows) => rows.map(fromRaw)),
         PersistenceError.refail
@@ -460,19 +503,19 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
         ),
         PersistenceError.refail
       ),
-    regInsert: (reg, key, owner, runner, value) =>
+    regInsert: (reg, key, owner, runner, session, value) =>
       sql
         .withTransaction(
           Effect.gen(function* () {
             yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`${prefix}:reg:${reg}:${key}`}))`
-            const rows = yield* sql<
-              Omit<RegRow, "alive"> & { alive: boolean }
-            >`SELECT g.*, ${aliveExpr("g.runner")} AS alive
+            const rows = yield* sql<Omit<RegRow, "alive"> & { alive: boolean }>`SELECT g.*, ${aliveExpr("g")} AS alive
             FROM ${registry} g WHERE g.registry = ${reg} AND g.key = ${key}`
             const existing = rows[0]
             if (existing && existing.owner !== owner && existing.alive) return Option.some(existing)
-            yield* sql`INSERT INTO ${registry} (registry, key, owner, runner, value) VALUES (${reg}, ${key}, ${owner}, ${runner}, ${value})
-            ON CONFLICT (registry, key) DO UPDATE SET owner = EXCLUDED.owner, runner = EXCLUDED.runner, value = EXCLUDED.value`
+            yield* sql`INSERT INTO ${registry} (registry, key, owner, runner, session, value)
+            VALUES (${reg}, ${key}, ${owner}, ${runner}, ${session}, ${value})
+            ON CONFLICT (registry, key) DO UPDATE SET owner = EXCLUDED.owner, runner = EXCLUDED.runner,
+              session = EXCLUDED.session, value = EXCLUDED.value`
             return Option.none()
           })
         )
@@ -487,14 +530,14 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
     regList: (reg) =>
       sql<
         Omit<RegRow, "alive">
-      >`SELECT g.* FROM ${registry} g WHERE g.registry = ${reg} AND ${aliveExpr("g.runner")} ORDER BY g.key`.pipe(
+      >`SELECT g.* FROM ${registry} g WHERE g.registry = ${reg} AND ${aliveExpr("g")} ORDER BY g.key`.pipe(
         Effect.map((rows) => rows.map((r) => ({ ...r, alive: true }))),
         PersistenceError.refail
       ),
     regSweep: (reg) =>
       sql<
         Omit<RegRow, "alive">
-      >`DELETE FROM ${registry} g WHERE g.registry = ${reg} AND NOT ${aliveExpr("g.runner")} RETURNING g.*`.pipe(
+      >`DELETE FROM ${registry} g WHERE g.registry = ${reg} AND NOT ${aliveExpr("g")} RETURNING g.*`.pipe(
         Effect.map((rows) => rows.map((r) => ({ ...r, alive: false }))),
         PersistenceError.refail
       )

@@ -11,7 +11,7 @@ import { ClusterSchema } from "effect/cluster"
 import { Rpc, RpcGroup } from "effect/rpc"
 import { SqlClient } from "effect/sql"
 import { ClusterSupervisor } from "../../../src/Cluster/index.ts"
-import { Server } from "../../../src/index.ts"
+import * as Server from "../../../src/Server/Server.ts"
 
 export const log = (line: Record<string, unknown>) => {
   process.stdout.write(`${JSON.stringify({ ...line, t: Date.now() })}\n`)

@@ -46,7 +46,7 @@ export const spawnRunner = async (options: {
   readonly env?: Record<string, string>
   readonly echo?: boolean
 }): Promise<RunnerProcess> => {
-  const child = spawn(process.execPath, ["--no-warnings", Path.resolve(options.script)], {
+  const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", Path.resolve(options.script)], {
     env: {
       ...process.env,
       PORT: String(options.port),

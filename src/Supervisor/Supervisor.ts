@@ -43,13 +43,14 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import type * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import {
   AlreadyPresent,
@@ -63,9 +64,10 @@ import {
   SupervisorStopped
 } from "../Errors.ts"
 import * as ChildSpec from "./ChildSpec.ts"
-import * as DynamicSupervisor from "./DynamicSupervisor.ts"
 import type { ChildType } from "./ChildSpec.ts"
-import { checkSupervisorOptions } from "../internal/options.ts"
+import * as child from "../internal/child.ts"
+import { decodeRestartPolicy, type RestartPolicy } from "../internal/policy.ts"
+import * as Inspect from "../internal/inspect.ts"
 import { type Slot, StaticSupervisor } from "./internal/staticSupervisor.ts"
 import { showValue } from "../internal/show.ts"
 
@@ -215,6 +217,15 @@ export interface Options {
   readonly maxSeconds?: number | undefined
   /** @default "never" */
   readonly autoShutdown?: AutoShutdown | undefined
+  /**
+   * Delays each restart of a child by the schedule's next delay (per child;
+   * its input is the number of consecutive restarts, from 1); when the
+   * schedule ends the supervisor gives up. The same option as
+   * `DynamicSupervisor`'s; OTP restarts at once, which stays the default.
+   */
+  readonly restartBackoff?: Schedule.Schedule<unknown, number> | undefined
+  /** A child that stayed up this long starts its backoff afresh. @default the intensity window */
+  readonly restartBackoffResetAfter?: Duration.Input | undefined
 }
 
 /**
@@ -264,8 +275,13 @@ const validateOptions = (options: Options): InvalidOptions | undefined => {
       expected: '"oneForOne", "oneForAll" or "restForOne"'
     })
   }
-  const common = checkSupervisorOptions(M, { maxRestarts: options.maxRestarts, maxSeconds: options.maxSeconds })
-  if (common) return common
+  const policy = decodeRestartPolicy(M, {
+    maxRestarts: options.maxRestarts,
+    maxSeconds: options.maxSeconds,
+    restartBackoff: options.restartBackoff,
+    restartBackoffResetAfter: options.restartBackoffResetAfter
+  })
+  if (policy instanceof InvalidOptions) return policy
   const a = options.autoShutdown
   if (a !== undefined && a !== "never" && a !== "anySignificant" && a !== "allSignificant") {
     return new InvalidOptions({
@@ -315,7 +331,9 @@ const newSlot = (spec: ChildSpec.ChildSpec<any, any, any>, context: Context.Cont
   inc: undefined,
   restarting: false,
   removed: false,
-  restarts: 0
+  restarts: 0,
+  timer: undefined,
+  backoff: undefined
 })
 
 /**
@@ -388,11 +406,9 @@ export const make = <const Cs extends ReadonlyArray<ChildSpec.ChildSpec<any, any
         const sup = new StaticSupervisor(
           options.name ?? "Supervisor",
           options.strategy,
-          options.maxRestarts ?? 3,
-          options.maxSeconds ?? 5,
+          decodeRestartPolicy(M, options) as RestartPolicy,
           autoShutdown,
-          context,
-          Context.get(context, Clock.Clock)
+          context
         )
         yield* Scope.addFinalizer(scope, sup.terminate("shutdown", true))
         for (const spec of children) {
@@ -482,7 +498,7 @@ export const Service =
     return Object.assign(Base, { layer: built, launch }) as any
   }
 
-const isRunning = (slot: Slot): boolean => slot.inc !== undefined && slot.inc.started
+const isRunning = (slot: Slot): boolean => slot.inc !== undefined && child.started(slot.inc)
 
 /**
  * Starts a child and appends it to the children (it is stopped first at
@@ -805,7 +821,7 @@ export const countChildrenUnsafe = (self: Supervisor): Counts | undefined => {
   let active = 0
   let supervisors = 0
   for (const slot of sup.order) {
-    if (isRunning(slot) && slot.inc!.fiber?.pollUnsafe() === undefined) active++
+    if (isRunning(slot) && child.phase(slot.inc!) !== "Exited") active++
     if (slot.spec.type === "supervisor") supervisors++
   }
   return { specs: sup.order.length, active, supervisors, workers: sup.order.length - supervisors }
@@ -888,81 +904,24 @@ export const childSpec = <const Cs extends ReadonlyArray<ChildSpec.ChildSpec<any
   })
 
 /**
- * One node of the live tree {@link tree} returns: a child with its state,
- * its current `pid`, its restart count (static children only) and, when it is
- * itself a `Supervisor` or a `DynamicSupervisor`, its own children.
+ * One node of the live tree {@link tree} returns, as plain JSON data: its
+ * `kind` (`"Worker"` for a plain child, or the kind of supervisor, pool,
+ * registry or limiter its handle is), `id`, current `pid`, `state`
+ * (`"running"`, `"restarting"`, `"stopped"` for a static child that is not
+ * running — OTP's `:undefined` — …), `restarts`, child `counts`, per-kind
+ * `stats` and its own `children`.
  *
  * @category models
  * @since 0.1.0
  */
-export interface TreeNode {
-  readonly id: string | undefined
-  readonly type: ChildType
-  readonly pid: number | undefined
-  readonly state: "running" | "restarting" | "undefined"
-  /** How many times the child was restarted; `undefined` for the root */
-  readonly restarts: number | undefined
-  /** set when the child's handle is a supervisor this function can look into */
-  readonly kind: "Supervisor" | "DynamicSupervisor" | undefined
-  readonly children: ReadonlyArray<TreeNode>
-}
-
-const dynamicChildren = (sup: DynamicSupervisor.DynamicSupervisor<any>): Effect.Effect<ReadonlyArray<TreeNode>> =>
-  Effect.matchEffect(DynamicSupervisor.whichChildren(sup), {
-    onFailure: () => Effect.succeed([]),
-    onSuccess: (infos) =>
-      Effect.forEach(infos, (info) =>
-        info.child === "restarting"
-          ? Effect.succeed<TreeNode>({
-              id: info.id,
-              type: info.type,
-              pid: undefined,
-              state: "restarting",
-              restarts: info.restarts,
-              kind: undefined,
-              children: []
-            })
-          : nodeOf(info.id, info.type, info.child.pid, "running", info.restarts, info.child.handle)
-      )
-  })
-
-const nodeOf = (
-  id: string | undefined,
-  type: ChildType,
-  pid: number | undefined,
-  state: TreeNode["state"],
-  restarts: number | undefined,
-  handle: unknown
-): Effect.Effect<TreeNode> => {
-  const leaf: TreeNode = { id, type, pid, state, restarts, kind: undefined, children: [] }
-  if (isSupervisor(handle)) {
-    return Effect.map(childrenOf(handle), (children) => ({ ...leaf, kind: "Supervisor" as const, children }))
-  }
-  if (DynamicSupervisor.isDynamicSupervisor(handle)) {
-    return Effect.map(dynamicChildren(handle), (children) => ({
-      ...leaf,
-      kind: "DynamicSupervisor" as const,
-      children
-    }))
-  }
-  return Effect.succeed(leaf)
-}
-
-const childrenOf = (sup: Supervisor): Effect.Effect<ReadonlyArray<TreeNode>> =>
-  Effect.suspend(() => {
-    const infos = whichChildrenUnsafe(sup) ?? []
-    // start order reads naturally in a tree
-    return Effect.forEach([...infos].reverse(), (info) =>
-      typeof info.child === "string"
-        ? nodeOf(info.id, info.type, undefined, info.child, info.restarts, undefined)
-        : nodeOf(info.id, info.type, info.child.pid, "running", info.restarts, info.child.handle)
-    )
-  })
+export type TreeNode = Inspect.NodeSnapshot
 
 /**
- * The live supervision tree under `self`: every child in start order with its
- * state, pid and restart count, descending into child `Supervisor`s and
- * `DynamicSupervisor`s. Print it with {@link formatTree}.
+ * The live supervision tree under any supervisor kind (`Supervisor`,
+ * `DynamicSupervisor`, `TaskSupervisor`, `RateLimitedSupervisor`, `Pool`…):
+ * every child with its state, pid and restart count, descending into every
+ * child whose handle can be inspected. Static children are listed in start
+ * order. Print it with {@link formatTree}.
  *
  * **Example** (Printing a tree)
  *
@@ -986,16 +945,21 @@ const childrenOf = (sup: Supervisor): Effect.Effect<ReadonlyArray<TreeNode>> =>
  * @category getters
  * @since 0.1.0
  */
-export const tree = (self: Supervisor): Effect.Effect<TreeNode> =>
-  Effect.map(childrenOf(self), (children) => ({
-    id: self.name,
-    type: "supervisor" as const,
-    pid: undefined,
-    state: impl(self).state === "stopped" ? ("undefined" as const) : ("running" as const),
-    restarts: undefined,
-    kind: "Supervisor" as const,
-    children
-  }))
+export const tree = (self: Supervisor | Inspect.Inspectable): Effect.Effect<TreeNode> =>
+  Effect.sync(() => treeUnsafe(self))
+
+/**
+ * The synchronous twin of {@link tree}.
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const treeUnsafe = (self: Supervisor | Inspect.Inspectable): TreeNode => {
+  const inspector = Inspect.inspectorOf(self)
+  return inspector === undefined
+    ? { kind: "Worker", type: "worker", state: "stopped", restarts: 0, children: [] }
+    : inspector.snapshot()
+}
 
 /**
  * Renders a {@link tree} as indented lines, one per child:
@@ -1004,21 +968,7 @@ export const tree = (self: Supervisor): Effect.Effect<TreeNode> =>
  * @category getters
  * @since 0.1.0
  */
-export const formatTree = (node: TreeNode): string => {
-  const lines = [`${node.id ?? "?"} (${node.kind ?? node.type})`]
-  const walk = (children: ReadonlyArray<TreeNode>, prefix: string) => {
-    children.forEach((c, i) => {
-      const last = i === children.length - 1
-      const pid = c.pid === undefined ? "" : ` #${c.pid}`
-      const kind = c.kind === undefined ? "" : ` (${c.kind})`
-      const restarts = c.restarts ? ` restarts: ${c.restarts}` : ""
-      lines.push(`${prefix}${last ? "└─" : "├─"} ${c.id ?? "?"}${pid} ${c.state}${kind}${restarts}`)
-      walk(c.children, `${prefix}${last ? "   " : "│  "}`)
-    })
-  }
-  walk(node.children, "")
-  return lines.join("\n")
-}
+export const formatTree = (node: TreeNode): string => Inspect.formatNode(node)
 
 /**
  * Returns true if the value is a {@link Supervisor}.

@@ -3,6 +3,7 @@
  * in otp-semantics §9.2 (cited as T-SUP #n), the [ran] rows of §2, and
  * reliability scenarios C.1 #1–#24.
  */
+import { fiberOf } from "../../src/internal/child.ts"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Metric, Option, Ref, Scope } from "effect"
 import { TestClock } from "effect/testing"
@@ -999,7 +1000,7 @@ describe("interruption and concurrency", () => {
         assert.strictEqual(yield* Ref.get(live), 3)
         // crash a: the group restart stops c, slow, then hangs starting slow again
         const a = Supervisor.whichChildrenUnsafe(sup)!.at(-1)!.child as Supervisor.Child<number>
-        yield* Fiber.interrupt((a as unknown as { fiber: Fiber.Fiber<unknown, unknown> }).fiber)
+        yield* Fiber.interrupt(fiberOf(a as never)!)
         yield* settle
         assert.strictEqual(starts, 2)
         const queued = yield* Supervisor.deleteChild(sup, "c").pipe(Effect.flip, Effect.forkChild)

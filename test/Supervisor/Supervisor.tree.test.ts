@@ -322,28 +322,30 @@ describe("tree", () => {
         "app",
         "running",
         "Supervisor",
-        undefined,
+        0,
         [
-          ["config", "running", undefined, 0, []],
+          ["config", "running", "Worker", 0, []],
           [
             "workers",
             "running",
             "Supervisor",
             0,
             [
-              ["w1", "running", undefined, 1, []],
-              ["w2", "running", undefined, 1, []]
+              ["w1", "running", "Worker", 1, []],
+              ["w2", "running", "Worker", 1, []]
             ]
           ],
-          ["sessions", "running", "DynamicSupervisor", 0, [["alice", "running", undefined, 0, []]]],
-          ["t", "undefined", undefined, 0, []]
+          ["sessions", "running", "DynamicSupervisor", 0, [["alice", "running", "Worker", 0, []]]],
+          // a transient child that exited normally: not running, not restarted (OTP's :undefined)
+          ["t", "stopped", "Worker", 0, []]
         ]
       ])
+      assert.deepStrictEqual(shape(JSON.parse(JSON.stringify(node))), shape(node), "plain JSON data")
       const text = Supervisor.formatTree(node)
       assert.include(text, "app (Supervisor)")
       assert.include(text, "│  └─ w2 #")
       assert.include(text, "running restarts: 1")
-      assert.include(text, "└─ t undefined")
+      assert.include(text, "└─ t stopped")
     })
   )
 })

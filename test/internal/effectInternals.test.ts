@@ -93,7 +93,9 @@ describe("Effect internals the library relies on", () => {
         class Note {
           readonly supervisor = "sup"
           readonly pid = 7
-          readonly [Symbol.for("hidden")] = "no"
+          constructor() {
+            ;(this as any)[Symbol.for("hidden")] = "no"
+          }
           get handle() {
             return "no"
           }

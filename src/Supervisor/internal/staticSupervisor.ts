@@ -8,18 +8,17 @@
  *
  * @internal
  */
-import type * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import { RestartIntensityExceeded, SupervisorStopped } from "../../Errors.ts"
-import { showValue } from "../../internal/show.ts"
+import type { RestartIntensityExceeded, SupervisorStopped } from "../../Errors.ts"
+import * as child from "../../internal/child.ts"
+import * as Inspect from "../../internal/inspect.ts"
+import { type BackoffState, newBackoffState, type RestartPolicy } from "../../internal/policy.ts"
+import { Shell } from "../../internal/shell.ts"
 import type { ChildSpec } from "../ChildSpec.ts"
-import * as child from "./child.ts"
-import { addRestart, makeWindow, type RestartWindow } from "../../internal/restartWindow.ts"
-import { type SupervisorMetrics, supervisorMetrics } from "../../internal/metrics.ts"
+import { shellNodeState } from "./dynamic.ts"
 
 /** @internal */
 export type Strategy = "oneForOne" | "oneForAll" | "restForOne"
@@ -34,9 +33,12 @@ export interface Slot {
   /** the services the child starts with (its starter's) */
   readonly context: Context.Context<never>
   /** the current incarnation (running or starting); undefined when not running (OTP's `:undefined`) */
-  inc: child.Incarnation | undefined
-  /** a failed restart is being retried (OTP's `{:restarting, _}`) */
+  inc: child.Child | undefined
+  /** a failed restart is being retried, or a backoff delay runs (OTP's `{:restarting, _}`) */
   restarting: boolean
+  /** the backoff delay in flight */
+  timer: Fiber.Fiber<unknown, unknown> | undefined
+  backoff: BackoffState | undefined
   /** deleted from the table */
   removed: boolean
   /** how many times the supervisor restarted it (successful restarts) */
@@ -44,8 +46,10 @@ export interface Slot {
 }
 
 type Message =
-  | { readonly _tag: "Exit"; readonly inc: child.Incarnation; readonly exit: Exit.Exit<unknown, unknown> }
+  | { readonly _tag: "Exit"; readonly inc: child.Child; readonly exit: Exit.Exit<unknown, unknown> }
   | { readonly _tag: "TryAgain"; readonly slot: Slot }
+  /** a backoff delay ended: restart by strategy without counting again */
+  | { readonly _tag: "Restart"; readonly slot: Slot }
   | {
       readonly _tag: "Call"
       readonly op: Effect.Effect<unknown, unknown>
@@ -57,68 +61,56 @@ type Message =
 type Call = Extract<Message, { _tag: "Call" }>
 
 /** @internal */
-export class StaticSupervisor implements child.Host {
-  state: "open" | "stopping" | "stopped" = "open"
-  stopReason: "shutdown" | RestartIntensityExceeded = "shutdown"
+export class StaticSupervisor implements child.Host, Inspect.Inspector {
+  readonly shell: Shell
   /** children in start order */
   readonly order: Array<Slot> = []
   readonly byId = new Map<string, Slot>()
-  readonly window: RestartWindow = makeWindow()
-  readonly done = Deferred.makeUnsafe<void, RestartIntensityExceeded>()
   /** messages are held until the initial children have started (OTP processes EXITs after init) */
   ready = false
   readonly mailbox: Array<Message> = []
   draining = false
   drainer: Fiber.Fiber<void> | undefined = undefined
   current: Call | undefined = undefined
-  stopped: Effect.Effect<void> | undefined = undefined
-  /** incarnations whose start succeeded and that have not exited */
-  running = 0
-  gaugeDirty = false
-  readonly m: SupervisorMetrics
+  readonly kind = "Supervisor" as const
+  readonly [Inspect.TypeId]: Inspect.Inspector = this
 
   constructor(
     readonly name: string,
     readonly strategy: Strategy,
-    readonly maxRestarts: number,
-    readonly maxSeconds: number,
+    readonly policy: RestartPolicy,
     readonly autoShutdown: AutoShutdown,
-    readonly context: Context.Context<never>,
-    readonly clock: Clock.Clock
+    readonly context: Context.Context<never>
   ) {
-    this.m = supervisorMetrics(name)
+    this.shell = new Shell("Supervisor", name, context, policy)
+  }
+
+  get state() {
+    return this.shell.state
+  }
+  get stopReason() {
+    return this.shell.stopReason
+  }
+  get done() {
+    return this.shell.done
   }
 
   // ---- child.Host ----------------------------------------------------------
 
-  /**
-   * The active-children gauge is set once per tick rather than on every start
-   * and exit, as DynamicSupervisor does (a metric update costs about a start).
-   */
-  touchGauge(delta: number): void {
-    this.running += delta
-    if (this.gaugeDirty) return
-    this.gaugeDirty = true
-    queueMicrotask(() => {
-      this.gaugeDirty = false
-      this.m.active.updateUnsafe(this.running, this.context)
-    })
-  }
-
-  childStarted(inc: child.Incarnation): void {
-    this.touchGauge(1)
+  childStarted(inc: child.Child): void {
+    this.shell.addActive(1)
     child.settleStart(inc, Effect.void)
   }
 
-  childExited(inc: child.Incarnation, exit: Exit.Exit<unknown, unknown>): void {
-    if (!inc.started) {
-      this.m.startFailures.modifyUnsafe(1, this.context)
+  childExited(inc: child.Child, exit: Exit.Exit<unknown, unknown>): void {
+    if (!child.started(inc)) {
+      this.shell.m.startFailures.modifyUnsafe(1, this.context)
       child.settleStart(inc, Effect.failCause(child.exitCause(exit)))
       return
     }
-    this.touchGauge(-1)
+    this.shell.addActive(-1)
     // an exit the supervisor caused is never processed as a crash (OTP flushes the EXIT)
-    if (inc.stopping || this.state !== "open") return
+    if (child.isStopping(inc) || this.shell.state !== "open") return
     this.send({ _tag: "Exit", inc, exit })
   }
 
@@ -130,7 +122,7 @@ export class StaticSupervisor implements child.Host {
   }
 
   pump(): void {
-    if (this.draining || !this.ready || this.state !== "open" || this.mailbox.length === 0) return
+    if (this.draining || !this.ready || this.shell.state !== "open" || this.mailbox.length === 0) return
     this.draining = true
     this.drainer = Effect.runForkWith(this.context)(this.drain)
   }
@@ -157,6 +149,10 @@ export class StaticSupervisor implements child.Host {
         // terminateChild or deleteChild may have cancelled the retry in between
         return slot.removed || !slot.restarting ? Effect.void : this.restart(slot)
       }
+      case "Restart": {
+        const slot = message.slot
+        return slot.removed || !slot.restarting ? Effect.void : this.restartNow(slot)
+      }
       case "Call":
         // the operation runs in its own fiber, so that an interrupted caller can cancel it
         this.current = message
@@ -174,8 +170,8 @@ export class StaticSupervisor implements child.Host {
   /** Runs `op` in the supervisor, after everything queued before it. */
   call<A, E>(op: Effect.Effect<A, E>): Effect.Effect<A, E | SupervisorStopped> {
     return Effect.callback<A, E | SupervisorStopped>((resume) => {
-      if (this.state !== "open") {
-        resume(Effect.fail(new SupervisorStopped({ reason: this.stopReason })))
+      if (this.shell.state !== "open") {
+        resume(Effect.fail(this.shell.stoppedError()))
         return
       }
       const message: Call = { _tag: "Call", op, resume, fiber: undefined }
@@ -193,23 +189,29 @@ export class StaticSupervisor implements child.Host {
 
   /** Starts a new incarnation of the slot and waits for its `start`. */
   startSlot(slot: Slot, isRestart = false): Effect.Effect<Exit.Exit<void, unknown>> {
-    const inc = child.create(this, slot.spec, slot.context)
-    inc.record = slot
+    const inc = child.create(this.name, this, slot.spec)
+    child.setLink(inc, slot)
+    const previous = slot.inc
     slot.inc = inc
-    child.begin(inc, true)
-    return Effect.map(Effect.exit(Effect.suspend(() => child.awaitStart(inc))), (exit) => {
-      if (slot.inc === inc) {
-        if (exit._tag === "Failure") slot.inc = undefined
-        else {
-          slot.restarting = false
-          if (isRestart) {
-            slot.restarts++
-            this.m.restarts.modifyUnsafe(1, this.context)
+    child.begin(inc, this.shell.childBase(slot.context), true)
+    return Effect.map(
+      Effect.exit(Effect.suspend(() => child.awaitStart(inc, (c) => this.shell.abandoned(c, slot.spec.shutdown)))),
+      (exit) => {
+        if (slot.inc === inc) {
+          if (exit._tag === "Failure") slot.inc = undefined
+          else {
+            slot.restarting = false
+            if (slot.backoff !== undefined) slot.backoff.upSince = this.shell.now()
+            if (isRestart) {
+              slot.restarts++
+              this.shell.m.restarts.modifyUnsafe(1, this.context)
+              this.shell.emitRestarted(inc, previous?.pid ?? 0, slot.restarts)
+            } else this.shell.emitStarted(inc)
           }
         }
+        return exit
       }
-      return exit
-    }).pipe(
+    ).pipe(
       Effect.onInterrupt(() =>
         Effect.sync(() => {
           if (slot.inc === inc) slot.inc = undefined
@@ -218,23 +220,21 @@ export class StaticSupervisor implements child.Host {
     )
   }
 
-  /** Stops the slot's incarnation, if any, by its own shutdown policy. */
+  /** Stops the slot's incarnation, if any, by its own shutdown policy (and cancels a backoff delay). */
   stopSlot(slot: Slot): Effect.Effect<void> {
     const inc = slot.inc
     slot.inc = undefined
     slot.restarting = false
+    if (slot.timer !== undefined) {
+      slot.timer.interruptUnsafe()
+      slot.timer = undefined
+    }
     if (inc === undefined) return Effect.void
-    return Effect.flatMap(child.stop(inc), (outcome) => {
-      if (outcome !== "abandoned") return Effect.void
-      this.m.abandoned.modifyUnsafe(1, this.context)
-      const policy = inc.spec.shutdown
-      return this.logged(
-        Effect.logWarning(
-          `child ${showValue(slot.id)} (pid ${inc.pid}) did not stop within ${
-            policy._tag === "Timeout" ? policy.millis : 0
-          } ms: abandoned (its finalizers may still be running)`
-        )
-      )
+    const outcome = child.stop(inc)
+    if (outcome === child.stoppedNow) return Effect.void
+    return Effect.map(outcome, (o) => {
+      if (o === "abandoned")
+        this.shell.abandoned(inc, inc === undefined ? slot.spec.shutdown : child.specOf(inc).shutdown)
     })
   }
 
@@ -255,18 +255,24 @@ export class StaticSupervisor implements child.Host {
     return Effect.annotateLogs(effect, { supervisor: this.name })
   }
 
+  /** A log through the shell (nothing built when its level is dropped), as an effect for the mailbox. */
+  logNow(level: "Error" | "Info", message: string, cause?: Parameters<Shell["log"]>[2], c?: child.Child) {
+    return Effect.sync(() => this.shell.log(level, message, cause, c))
+  }
+
   // ---- exits and restarts (OTP restart_child/3, restart/2,3) --------------------
 
-  handleExit(inc: child.Incarnation, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
-    const slot = inc.record as Slot
-    if (slot.removed || slot.inc !== inc || inc.stopping || this.state !== "open") return Effect.void
+  handleExit(inc: child.Child, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
+    const slot = child.linkOf<Slot>(inc)!
+    if (slot.removed || slot.inc !== inc || child.isStopping(inc) || this.shell.state !== "open") return Effect.void
     slot.inc = undefined
     const kind = child.exitKind(exit)
+    if (kind === "abnormal") this.shell.m.crashes.modifyUnsafe(1, this.context)
     const crash =
       kind === "abnormal"
-        ? (this.m.crashes.modifyUnsafe(1, this.context),
-          this.logged(Effect.logError(`child ${showValue(slot.id)} (pid ${inc.pid}) crashed`, child.exitCause(exit))))
+        ? this.logNow("Error", `${child.describe(inc)} crashed`, child.exitCause(exit), inc)
         : Effect.void
+    this.shell.emitExited(inc, exit)
     if (child.shouldRestart(slot.spec.restart, kind)) return Effect.andThen(crash, this.restart(slot))
     // not restarted: a temporary child's spec goes, a transient one's stays
     if (slot.spec.restart === "temporary") this.remove(slot)
@@ -275,9 +281,28 @@ export class StaticSupervisor implements child.Host {
 
   /** One counted restart attempt, by strategy; gives up past the intensity. */
   restart(slot: Slot): Effect.Effect<void> {
-    if (!addRestart(this.window, this.clock.currentTimeMillisUnsafe(), this.maxRestarts, this.maxSeconds * 1000)) {
-      return this.giveUp(slot)
-    }
+    if (!this.shell.restarts.allow()) return this.giveUp(slot, "intensity")
+    if (this.policy.backoff === undefined) return this.restartNow(slot)
+    // wait out the slot's backoff delay outside the mailbox, then restart by strategy
+    slot.restarting = true
+    const backoff = (slot.backoff ??= newBackoffState(this.shell.now()))
+    return Effect.flatMap(this.shell.restarts.nextDelay(backoff), (millis) => {
+      if (millis === undefined) return this.giveUp(slot, "backoff")
+      slot.timer = Effect.runForkWith(this.context)(
+        Effect.andThen(
+          Effect.sleep(millis),
+          Effect.sync(() => {
+            slot.timer = undefined
+            this.send({ _tag: "Restart", slot })
+          })
+        )
+      )
+      return Effect.void
+    })
+  }
+
+  /** Restarts by strategy (the restart was counted). */
+  restartNow(slot: Slot): Effect.Effect<void> {
     switch (this.strategy) {
       case "oneForOne":
         slot.restarting = true // shown as "restarting" while the new incarnation starts
@@ -315,18 +340,13 @@ export class StaticSupervisor implements child.Host {
   retryLater(slot: Slot, exit: Exit.Exit<void, unknown>): Effect.Effect<void> {
     slot.restarting = true
     this.send({ _tag: "TryAgain", slot })
-    return this.logged(Effect.logError(`child ${showValue(slot.id)} failed to restart`, child.exitCause(exit)))
+    return this.logNow("Error", `child ${JSON.stringify(slot.id)} failed to restart`, child.exitCause(exit))
   }
 
-  giveUp(slot: Slot): Effect.Effect<void> {
-    const error = new RestartIntensityExceeded({
-      maxRestarts: this.maxRestarts,
-      maxSeconds: this.maxSeconds,
-      child: slot.id,
-      reason: "intensity"
-    })
+  giveUp(slot: Slot, reason: "intensity" | "backoff"): Effect.Effect<void> {
     slot.restarting = false
-    return Effect.andThen(this.logged(Effect.logError(error.message)), this.terminate(error, false))
+    const error = this.shell.giveUp({ id: slot.id, pid: slot.inc?.pid ?? 0 }, reason)
+    return this.terminate(error, false)
   }
 
   /** OTP's do_auto_shutdown: only a significant child that exited by itself and was not restarted. */
@@ -338,7 +358,7 @@ export class StaticSupervisor implements child.Host {
       }
     }
     return Effect.andThen(
-      this.logged(Effect.logInfo(`significant child ${showValue(slot.id)} exited: auto shutdown`)),
+      this.logNow("Info", `significant child ${JSON.stringify(slot.id)} exited: auto shutdown`),
       this.terminate("shutdown", false)
     )
   }
@@ -365,11 +385,8 @@ export class StaticSupervisor implements child.Host {
   }
 
   terminateNow(reason: "shutdown" | RestartIntensityExceeded, outside: boolean): Effect.Effect<void> {
-    if (this.state !== "open") return this.stopped ?? Effect.void
-    this.state = "stopping"
-    this.stopReason = reason
-    this.stopped = Effect.asVoid(Effect.exit(Deferred.await(this.done)))
-    const stoppedError = Effect.fail(new SupervisorStopped({ reason }))
+    if (!this.shell.beginStop(reason)) return this.shell.awaitStopped
+    const stoppedError = Effect.fail(this.shell.stoppedError() as SupervisorStopped)
     const interruptDrainer = outside && this.drainer !== undefined ? Fiber.interrupt(this.drainer) : Effect.void
     return Effect.uninterruptible(
       Effect.gen({ self: this }, function* () {
@@ -380,10 +397,58 @@ export class StaticSupervisor implements child.Host {
         for (const message of this.mailbox) if (message._tag === "Call") message.resume(stoppedError)
         this.mailbox.length = 0
         yield* this.stopAll()
-        this.state = "stopped"
-        if (reason === "shutdown") yield* Deferred.succeed(this.done, undefined)
-        else yield* Deferred.fail(this.done, reason)
+        this.shell.endStop()
       })
     )
+  }
+
+  // ---- Inspect.Inspector ---------------------------------------------------------------
+
+  snapshot(): Inspect.NodeSnapshot {
+    const children = this.order.map((slot) => {
+      const inc = slot.inc
+      const running = inc !== undefined && child.started(inc) && !slot.restarting
+      return Inspect.childNode(
+        {
+          kind: "Worker",
+          type: slot.spec.type,
+          id: slot.id,
+          pid: running ? inc.pid : undefined,
+          state: slot.restarting ? "restarting" : running ? "running" : inc !== undefined ? "starting" : "stopped",
+          restarts: slot.restarts
+        },
+        running ? inc.handle : undefined
+      )
+    })
+    return {
+      kind: "Supervisor",
+      type: "supervisor",
+      name: this.name,
+      id: this.name,
+      state: shellNodeState(this.shell),
+      restarts: 0,
+      counts: {
+        specs: this.order.length,
+        active: this.shell.active,
+        supervisors: this.order.filter((s) => s.spec.type === "supervisor").length,
+        workers: this.order.filter((s) => s.spec.type !== "supervisor").length
+      },
+      children
+    }
+  }
+
+  subscribe(listener: (event: Inspect.InspectEvent) => void): () => void {
+    return Inspect.addListener(this.shell, listener)
+  }
+
+  childInspectors(): ReadonlyArray<Inspect.Inspector> {
+    const out: Array<Inspect.Inspector> = []
+    for (const slot of this.order) {
+      if (slot.inc !== undefined && child.started(slot.inc)) {
+        const i = Inspect.inspectorOf(slot.inc.handle)
+        if (i !== undefined) out.push(i)
+      }
+    }
+    return out
   }
 }

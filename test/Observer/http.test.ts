@@ -139,11 +139,16 @@ describe("Observer.layerHttp", () => {
     layer: Layer.Layer<never, unknown, HttpRouter.HttpRouter>,
     method: string,
     url: string,
-    remoteAddress: string
+    remoteAddress: string,
+    body?: unknown
   ) =>
     Effect.gen(function* () {
       const handler = yield* HttpRouter.toHttpEffect(layer)
-      const req = HttpServerRequest.fromWeb(new Request(`http://host${url}`, { method })).modify({
+      const init: RequestInit =
+        body === undefined
+          ? { method }
+          : { method, body: JSON.stringify(body), headers: { "content-type": "application/json" } }
+      const req = HttpServerRequest.fromWeb(new Request(`http://host${url}`, init)).modify({
         remoteAddress: Option.some(remoteAddress)
       })
       const response = yield* handler.pipe(Effect.provideService(HttpServerRequest.HttpServerRequest, req))
@@ -170,6 +175,25 @@ describe("Observer.layerHttp", () => {
       const sup = yield* DynamicSupervisor.make({ name: "s" })
       const response = yield* request(Observer.layerHttp({ root: sup }), "POST", "/observer/action", "127.0.0.1")
       assert.strictEqual(response.status, 403)
+    })
+  )
+
+  it.effect("with actions on, terminate stops the child with that pid through its supervisor", () =>
+    Effect.gen(function* () {
+      const sup = yield* DynamicSupervisor.make({ name: "s" })
+      const a = yield* DynamicSupervisor.startChild(sup, ChildSpec.make({ id: "a", start: Effect.void }))
+      const b = yield* DynamicSupervisor.startChild(sup, ChildSpec.make({ id: "b", start: Effect.void }))
+      const layer = Observer.layerHttp({ root: sup, actions: true })
+      const ok = yield* request(layer, "POST", "/observer/action", "127.0.0.1", { op: "terminate", pid: a.pid })
+      assert.strictEqual(ok.status, 200, yield* Effect.promise(() => ok.text()))
+      assert.deepStrictEqual(
+        DynamicSupervisor.whichChildrenUnsafe(sup)?.map((c) => c.pid),
+        [b.pid]
+      )
+      const gone = yield* request(layer, "POST", "/observer/action", "127.0.0.1", { op: "terminate", pid: a.pid })
+      assert.strictEqual(gone.status, 400)
+      const unknown = yield* request(layer, "POST", "/observer/action", "127.0.0.1", { op: "explode", pid: b.pid })
+      assert.strictEqual(unknown.status, 400)
     })
   )
 

@@ -39,3 +39,6 @@ export * as Observer from "./Observer/Observer.ts"
 
 /** @since 0.1.0 */
 export * as Server from "./Server/Server.ts"
+
+/** @since 0.1.0 */
+export * as Agent from "./Server/Agent.ts"

@@ -29,13 +29,18 @@ import type * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Deferred from "effect/Deferred"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { Rpc, RpcGroup } from "effect/rpc"
 import { InvalidOptions } from "../Errors.ts"
 import { showValue } from "../internal/show.ts"
+import * as Registry from "../Registry/Registry.ts"
+import * as ChildSpec from "../Supervisor/ChildSpec.ts"
+import * as internal from "./internal/server.ts"
+
+const ScopeTag = Scope.Scope
 
 export {
   /**
@@ -84,7 +89,7 @@ const TypeId = "~effect-otp/Server"
  * @since 0.1.0
  */
 export interface Definition<
-  in out Name extends string,
+  out Name extends string,
   in out Rpcs extends Rpc.Any,
   in out Args,
   out E = never,
@@ -303,7 +308,7 @@ export class CurrentServer extends Context.Service<CurrentServer, Runtime>()("ef
  *       yield* self.sendAfter("1 second", "Tick")
  *       let ticks = 0
  *       return {
- *         Tick: (_, self) => Effect.andThen(Effect.sync(() => ticks++), self.sendAfter("1 second", "Tick")),
+ *         Tick: (_, self) => Effect.asVoid(Effect.andThen(Effect.sync(() => ticks++), self.sendAfter("1 second", "Tick"))),
  *         Ticks: () => Effect.succeed(ticks)
  *       }
  *     })
@@ -563,3 +568,567 @@ export const make = <
  * @since 0.1.0
  */
 export const isDefinition = (u: unknown): u is Any => typeof u === "object" && u !== null && TypeId in u
+
+// ---------------------------------------------------------------------------
+// running servers
+
+/**
+ * A running server (one incarnation): the handle {@link childSpec} gives its
+ * child, and what a `Registry` name holds. Calls to it after it has ended fail
+ * with {@link NoServer}; callers that must survive restarts address it by
+ * name ({@link via}).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ServerRef<in out Rpcs extends Rpc.Any> extends Pipeable {
+  readonly [internal.RefTypeId]: typeof internal.RefTypeId
+  /** Type-level only: the protocol. */
+  readonly "~rpcs"?: { readonly _: (_: Rpcs) => Rpcs } | undefined
+  /** The definition's name. */
+  readonly name: string
+  /** This incarnation's id, unique in the process. */
+  readonly id: string
+}
+
+/**
+ * The handle type of a definition's servers, for declaring registries:
+ * `Registry.make<string, Server.RefOf<typeof Session>>({ keys: "unique" })`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type RefOf<D> = ServerRef<Rpcs<D>>
+
+const ViaTypeId = "~effect-otp/Server/Via"
+
+/**
+ * A server addressed by a registry name, resolved at every call (Elixir's
+ * `{:via, Registry, {registry, key}}`): it reaches whichever incarnation holds
+ * the name.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Via<in out Rpcs extends Rpc.Any> {
+  readonly [ViaTypeId]: typeof ViaTypeId
+  readonly "~rpcs"?: { readonly _: (_: Rpcs) => Rpcs } | undefined
+  readonly registry: Registry.Registry<unknown, ServerRef<Rpcs>, "unique">
+  readonly key: unknown
+}
+
+/**
+ * Where a call goes: a running server or a registry name.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Target<Rpcs extends Rpc.Any> = ServerRef<Rpcs> | Via<Rpcs>
+
+/**
+ * Addresses the server registered under `key` in a unique registry, resolved
+ * at every call, so a call by name reaches the current incarnation after a
+ * restart. A name with no live server fails the call with {@link NoServer}.
+ *
+ * **Example** (Calling a session by user id)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc } from "effect/rpc"
+ * import { DynamicSupervisor, Registry, Server } from "effect-otp"
+ *
+ * const Ping = Rpc.make("Ping", { success: Schema.String })
+ * const Session = Server.make("Session", [Ping], {
+ *   init: (user: string) => Effect.succeed({ Ping: () => Effect.succeed(`pong from ${user}`) })
+ * })
+ *
+ * const program = Effect.gen(function* () {
+ *   const sessions = yield* Registry.make<string, Server.RefOf<typeof Session>>({ keys: "unique" })
+ *   const sup = yield* DynamicSupervisor.make()
+ *   yield* DynamicSupervisor.startChild(sup, Registry.via(sessions, "alice", Server.childSpec(Session, "alice")))
+ *   return yield* Server.call(Server.via(sessions, "alice"), "Ping")
+ * })
+ * // => "pong from alice"
+ * ```
+ *
+ * @category addressing
+ * @since 0.1.0
+ */
+export const via = <K, Rpcs extends Rpc.Any>(
+  registry: Registry.Registry<K, ServerRef<Rpcs>, "unique">,
+  key: K
+): Via<Rpcs> =>
+  ({
+    [ViaTypeId]: ViaTypeId,
+    registry: registry as unknown as Registry.Registry<unknown, ServerRef<Rpcs>, "unique">,
+    key
+  }) as Via<Rpcs>
+
+/**
+ * Whether `u` is a running server's handle.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isServerRef = (u: unknown): u is ServerRef<Rpc.Any> =>
+  typeof u === "object" && u !== null && internal.RefTypeId in u
+
+const downError = (server: string, tag: string, reason: DownReason) => new ServerDown({ server, tag, reason })
+
+/** The server a target names now, or undefined. */
+const resolve = (target: Target<Rpc.Any>): internal.ServerImpl | undefined => {
+  if (internal.RefTypeId in target) return target as unknown as internal.ServerImpl
+  const via = target as Via<Rpc.Any>
+  return Registry.whereisUnsafe(via.registry, via.key) as unknown as internal.ServerImpl | undefined
+}
+
+const targetName = (target: Target<Rpc.Any>): string =>
+  internal.RefTypeId in target ? (target as ServerRef<Rpc.Any>).name : "Server"
+
+const noServer = (target: Target<Rpc.Any>, server: string | undefined, tag: string): NoServer =>
+  ViaTypeId in target
+    ? new NoServer({ server: server ?? targetName(target), tag, name: (target as Via<Rpc.Any>).key })
+    : new NoServer({ server: server ?? targetName(target), tag })
+
+/**
+ * The options of {@link call}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface CallOptions {
+  /**
+   * How long to wait for the reply before failing with {@link CallTimeout}.
+   *
+   * @default "5 seconds" (as `GenServer.call`)
+   */
+  readonly timeout?: Duration.Input | "infinity" | undefined
+}
+
+/**
+ * The arguments of a call after its tag: the payload (optional when the Rpc
+ * has none) and the {@link CallOptions}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type CallArgs<Current extends Rpc.Any> = [Rpc.Payload<Current>] extends [void]
+  ? [payload?: Rpc.Payload<Current>, options?: CallOptions]
+  : [payload: Rpc.Payload<Current>, options?: CallOptions]
+
+/**
+ * The errors every call can fail with besides the Rpc's own.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type CallError = CallTimeout | ServerDown | NoServer | MailboxFull
+
+const defaultTimeout = Duration.seconds(5)
+
+const decodeTimeout = (options: CallOptions | undefined): Duration.Duration | InvalidOptions => {
+  const timeout = options?.timeout
+  if (timeout === undefined) return defaultTimeout
+  if (timeout === "infinity") return Duration.infinity
+  const decoded = Duration.fromInput(timeout)
+  if (decoded._tag === "None" || Duration.isNegative(decoded.value)) {
+    return invalid("timeout", timeout, 'a non-negative Duration or "infinity"')
+  }
+  return decoded.value
+}
+
+const waitReply = (
+  server: internal.ServerImpl,
+  message: internal.Message,
+  timeout: Duration.Duration
+): Effect.Effect<unknown, unknown> => {
+  const wait = Effect.callback<unknown, unknown>((resume) => {
+    if (message.exit !== undefined) return resume(message.exit)
+    message.resume = resume
+    return Effect.sync(() => server.withdraw(message))
+  })
+  if (!Duration.isFinite(timeout)) return wait
+  return Effect.timeoutOrElse(wait, {
+    duration: timeout,
+    orElse: () =>
+      Effect.suspend(() => {
+        server.kind.failed("timeout")
+        return Effect.fail(new CallTimeout({ server: server.name, tag: message.tag, timeout }))
+      })
+  })
+}
+
+/**
+ * Sends a request and waits for its reply: Elixir's `GenServer.call/3`.
+ *
+ * **When to use**
+ *
+ * Use for a request whose answer (or completion) the caller needs. For fire
+ * and forget, use {@link cast}.
+ *
+ * **Details**
+ *
+ * - Fails with the Rpc's error when the handler fails with it; with
+ *   {@link ServerDown} **at once** when the server ends while the call waits
+ *   (its handler crashed, an earlier message crashed it, it stopped, its
+ *   supervisor stopped it); with {@link NoServer} when the target has no live
+ *   server; with {@link MailboxFull} when a bounded mailbox is full; with
+ *   {@link CallTimeout} after `timeout` (default 5 s).
+ * - Interrupting the caller (or the timeout) withdraws the request if its
+ *   handler has not started; a handler already running finishes, and its
+ *   reply is dropped.
+ * - When the server is idle, the handler starts in the caller's turn (in the
+ *   server's own fiber and context) and a handler that does not suspend
+ *   replies without any scheduler hop.
+ * - A span `Name.Tag` is recorded per handled message, a child of the
+ *   server's own span and linked to the caller's.
+ *
+ * **Example** (A call and a crash)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc } from "effect/rpc"
+ * import { DynamicSupervisor, Server } from "effect-otp"
+ *
+ * const Add = Rpc.make("Add", { payload: { n: Schema.Number }, success: Schema.Number })
+ * const Crash = Rpc.make("Crash")
+ * const Counter = Server.make("Counter", [Add, Crash], {
+ *   init: (start: number) =>
+ *     Effect.sync(() => {
+ *       let total = start
+ *       return { Add: ({ n }) => Effect.sync(() => (total += n)), Crash: () => Effect.die("boom") }
+ *     })
+ * })
+ *
+ * const program = Effect.gen(function* () {
+ *   const sup = yield* DynamicSupervisor.make()
+ *   const child = yield* DynamicSupervisor.startChild(sup, Server.childSpec(Counter, 10))
+ *   const total = yield* Server.call(child.handle, "Add", { n: 5 })
+ *   const crashed = yield* Effect.flip(Server.call(child.handle, "Crash"))
+ *   return [total, crashed._tag]
+ * })
+ * // => [15, "ServerDown"]
+ * ```
+ *
+ * @category calls
+ * @since 0.1.0
+ */
+export const call = <Rpcs extends Rpc.Any, const Tag extends Rpcs["_tag"]>(
+  target: Target<Rpcs>,
+  tag: Tag,
+  ...args: CallArgs<Extract<Rpcs, { readonly _tag: Tag }>>
+): Effect.Effect<
+  Rpc.Success<Extract<Rpcs, { readonly _tag: Tag }>>,
+  Rpc.Error<Extract<Rpcs, { readonly _tag: Tag }>> | CallError
+> => callUnknown(target as unknown as Target<Rpc.Any>, tag, args[0], args[1]) as any
+
+const callUnknown = (
+  target: Target<Rpc.Any>,
+  tag: string,
+  payload: unknown,
+  options: CallOptions | undefined
+): Effect.Effect<unknown, unknown> =>
+  Effect.withFiber((caller) => {
+    const server = resolve(target)
+    if (server === undefined || server.down !== undefined) {
+      server?.kind.failed("noserver")
+      return Effect.fail(noServer(target, server?.name, tag))
+    }
+    if (server.isFull()) {
+      server.kind.failed("mailbox_full")
+      return Effect.fail(new MailboxFull({ server: server.name, tag, capacity: server.capacity }))
+    }
+    const timeout = options === undefined ? defaultTimeout : decodeTimeout(options)
+    if (timeout instanceof InvalidOptions) return Effect.die(timeout)
+    const message = new internal.Message(internal.CALL_KIND, tag, payload, caller.cache.span, server.now())
+    if (!server.busy && server.queued === 0) {
+      // idle: start the handler now, in the caller's turn
+      server.busy = true
+      const ended = server.run(message)
+      if (ended && server.down === undefined) {
+        server.busy = false
+        if (server.queued > 0 && !server.scheduled) server.schedule()
+      }
+      if (message.exit !== undefined) return message.exit
+    } else {
+      server.enqueue(message)
+    }
+    return waitReply(server, message, timeout)
+  })
+
+/**
+ * Sends a request without waiting for a reply: Elixir's `GenServer.cast/2`.
+ *
+ * **Details**
+ *
+ * The message goes to the end of the mailbox and the caller goes on; the
+ * handler never runs in the caller's turn, and its reply (or error) is
+ * dropped. As in Elixir, a cast to a name with no live server is dropped
+ * without error. Fails only with {@link MailboxFull}, when a bounded mailbox
+ * is full.
+ *
+ * **Example** (Casting, then calling)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
+ *
+ * const Push = Rpc.make("Push", { payload: { item: Schema.String } })
+ * const Items = Rpc.make("Items", { success: Schema.Array(Schema.String) })
+ * const Stack = Server.make("Stack", [Push, Items], {
+ *   init: () =>
+ *     Effect.sync(() => {
+ *       const items: Array<string> = []
+ *       return { Push: ({ item }) => Effect.sync(() => void items.push(item)), Items: () => Effect.succeed([...items]) }
+ *     })
+ * })
+ *
+ * const program = Effect.gen(function* () {
+ *   const stack = yield* Server.start(Stack)
+ *   yield* Server.cast(stack, "Push", { item: "a" })
+ *   yield* Server.cast(stack, "Push", { item: "b" })
+ *   return yield* Server.call(stack, "Items") // handled after the casts: one mailbox, in order
+ * })
+ * // => ["a", "b"]
+ * ```
+ *
+ * @category calls
+ * @since 0.1.0
+ */
+export const cast = <Rpcs extends Rpc.Any, const Tag extends Rpcs["_tag"]>(
+  target: Target<Rpcs>,
+  tag: Tag,
+  ...payload: PayloadArgs<Extract<Rpcs, { readonly _tag: Tag }>>
+): Effect.Effect<void, MailboxFull> =>
+  Effect.suspend(() => {
+    const server = resolve(target as unknown as Target<Rpc.Any>)
+    if (server === undefined || server.down !== undefined) return Effect.void
+    if (server.isFull()) {
+      return Effect.fail(new MailboxFull({ server: server.name, tag, capacity: server.capacity }))
+    }
+    server.enqueue(new internal.Message(internal.CAST_KIND, tag, payload[0], undefined, -1))
+    return Effect.void
+  })
+
+/**
+ * Stops a server with a reason and waits until it has ended (its Scope
+ * closed, its finalizers run): Elixir's `GenServer.stop/3`.
+ *
+ * **Details**
+ *
+ * The stop is a message like the others: handled after those already in the
+ * mailbox; messages behind it fail with {@link ServerDown}. `"normal"` (the
+ * default) and `"shutdown"` are normal exits, so a `"transient"` or
+ * `"temporary"` child is not restarted; a `"permanent"` one is, as in OTP.
+ * Fails with {@link NoServer} when there is no live server.
+ *
+ * @category calls
+ * @since 0.1.0
+ */
+export const stop = <Rpcs extends Rpc.Any>(
+  target: Target<Rpcs>,
+  reason?: unknown
+): Effect.Effect<void, NoServer | MailboxFull> =>
+  Effect.suspend((): Effect.Effect<void, NoServer | MailboxFull> => {
+    const server = resolve(target as unknown as Target<Rpc.Any>)
+    if (server === undefined || server.down !== undefined) {
+      return Effect.fail(noServer(target as unknown as Target<Rpc.Any>, server?.name, "stop"))
+    }
+    const message = new internal.Message(internal.STOP_KIND, "stop", internal.decodeStopReason(reason), undefined, -1)
+    if (!server.busy && server.queued === 0) {
+      server.busy = true
+      server.run(message)
+    } else {
+      if (server.isFull()) {
+        return Effect.fail(new MailboxFull({ server: server.name, tag: "stop", capacity: server.capacity }))
+      }
+      server.enqueue(message)
+    }
+    return server.awaitClosed()
+  })
+
+// ---------------------------------------------------------------------------
+// starting servers
+
+/**
+ * The options of {@link childSpec}: those of `ChildSpec.make`, and the
+ * mailbox bound.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ChildOptions {
+  /** @default the definition's name */
+  readonly id?: string | undefined
+  /** @default "permanent" */
+  readonly restart?: ChildSpec.Restart | undefined
+  /** @default "5 seconds" */
+  readonly shutdown?: ChildSpec.Shutdown | undefined
+  /** Overrides the definition's `mailboxCapacity`. */
+  readonly mailboxCapacity?: number | undefined
+}
+
+const decodeCapacity = (value: number | undefined, fallback: number): number | InvalidOptions => {
+  const capacity = value ?? fallback
+  if (capacity !== Infinity && !(Number.isInteger(capacity) && capacity >= 1)) {
+    return invalid("mailboxCapacity", capacity, "an integer >= 1 or Infinity")
+  }
+  return capacity
+}
+
+/** Starts an incarnation in the Scope of the current fiber (the child's). */
+const startIn = <Rpcs extends Rpc.Any, Args, E, R>(
+  definition: Definition<string, Rpcs, Args, E, R>,
+  args: Args,
+  capacity: number | InvalidOptions,
+  watch: (server: internal.ServerImpl) => void
+): Effect.Effect<ServerRef<Rpcs>, E | InvalidOptions, R | Scope.Scope> =>
+  Effect.withFiber<ServerRef<Rpcs>, E | InvalidOptions, R | Scope.Scope>((fiber) => {
+    if (definition.invalid !== undefined) return Effect.fail(definition.invalid)
+    if (capacity instanceof InvalidOptions) return Effect.fail(capacity)
+    const scope = Context.getUnsafe(fiber.context, ScopeTag)
+    const server = new internal.ServerImpl(definition.name, capacity, scope, downError)
+    server.setContext(Context.add(fiber.context, CurrentServer, server))
+    watch(server)
+    const init = Effect.provideService(
+      definition.init(args) as Effect.Effect<Record<string, internal.AnyHandler>, E, R | Scope.Scope | CurrentServer>,
+      CurrentServer,
+      server as Runtime
+    )
+    const ready = (handlers: Record<string, internal.AnyHandler>) =>
+      Effect.map(Scope.addFinalizer(scope, server.shutdown()), () => {
+        server.ready(handlers)
+        return server as unknown as ServerRef<Rpcs>
+      })
+    return Effect.andThen(
+      Scope.addFinalizer(
+        scope,
+        Effect.sync(() => server.markClosed())
+      ),
+      Effect.flatMap(init, ready)
+    )
+  })
+
+/** The child's body: alive until the incarnation ends, then exits as its reason says. */
+const awaitDown = (server: internal.ServerImpl): Effect.Effect<void, unknown> =>
+  Effect.callback<void, unknown>((resume) => {
+    if (server.down !== undefined) return resume(internal.exitOf(server.down))
+    server.onDown = (reason) => resume(internal.exitOf(reason))
+  })
+
+/**
+ * A child spec that runs a server: `start` runs `init(args)` in the child's
+ * Scope and gives the server's handle ({@link ServerRef}); the child lives
+ * until the server crashes (an abnormal exit, with the handler's cause), stops
+ * (normal for `"normal"`/`"shutdown"`, abnormal otherwise) or is stopped.
+ *
+ * **When to use**
+ *
+ * Use to put a server under any supervisor — `DynamicSupervisor`,
+ * `Supervisor`, `RateLimitedSupervisor` — with any restart type, and with
+ * `Registry.via` to name it.
+ *
+ * **Example** (A permanent server restarted after a crash)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc } from "effect/rpc"
+ * import { Registry, Server, Supervisor } from "effect-otp"
+ *
+ * const Get = Rpc.make("Get", { success: Schema.Number })
+ * const Crash = Rpc.make("Crash")
+ * let incarnations = 0
+ * const Cache = Server.make("Cache", [Get, Crash], {
+ *   init: () => Effect.sync(() => ({ Get: () => Effect.succeed(++incarnations), Crash: () => Effect.die("boom") }))
+ * })
+ *
+ * const program = Effect.gen(function* () {
+ *   const names = yield* Registry.make<string, Server.RefOf<typeof Cache>>({ keys: "unique" })
+ *   yield* Supervisor.make([Registry.via(names, "cache", Server.childSpec(Cache))], { strategy: "oneForOne" })
+ *   const cache = Server.via(names, "cache")
+ *   yield* Effect.flip(Server.call(cache, "Crash"))
+ *   return yield* Server.call(cache, "Get") // the restarted incarnation, by name
+ * })
+ * // => 2
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const childSpec = <Rpcs extends Rpc.Any, Args, E, R>(
+  definition: Definition<string, Rpcs, Args, E, R>,
+  ...args: [unknown] extends [Args] ? [args?: Args, options?: ChildOptions] : [args: Args, options?: ChildOptions]
+): ChildSpec.ChildSpec<ServerRef<Rpcs>, E | InvalidOptions, R> => {
+  const options = args[1]
+  return ChildSpec.make({
+    id: options?.id ?? definition.name,
+    start: startIn(
+      definition,
+      args[0] as Args,
+      decodeCapacity(options?.mailboxCapacity, definition.mailboxCapacity),
+      constVoid
+    ),
+    run: (ref) => awaitDown(ref as unknown as internal.ServerImpl),
+    restart: options?.restart,
+    shutdown: options?.shutdown
+  })
+}
+
+const constVoid = (): void => {}
+
+/**
+ * Starts a server that is not supervised, for the length of the current
+ * Scope: Elixir's `GenServer.start/3`. When it crashes or stops nothing
+ * restarts it (calls then fail with {@link NoServer}); closing the Scope
+ * stops it.
+ *
+ * **When to use**
+ *
+ * Use in tests, scripts and short-lived workflows; under a supervisor use
+ * {@link childSpec}.
+ *
+ * **Example** (A scoped server)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
+ *
+ * const Echo = Rpc.make("Echo", { payload: { text: Schema.String }, success: Schema.String })
+ * const Echoer = Server.make("Echoer", [Echo], { init: () => Effect.succeed({ Echo: ({ text }) => Effect.succeed(text) }) })
+ *
+ * const program = Effect.gen(function* () {
+ *   const echoer = yield* Server.start(Echoer)
+ *   return yield* Server.call(echoer, "Echo", { text: "hi" })
+ * })
+ * // => "hi"
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const start = <Rpcs extends Rpc.Any, Args, E, R>(
+  definition: Definition<string, Rpcs, Args, E, R>,
+  ...args: [unknown] extends [Args]
+    ? [args?: Args, options?: { readonly mailboxCapacity?: number | undefined }]
+    : [args: Args, options?: { readonly mailboxCapacity?: number | undefined }]
+): Effect.Effect<ServerRef<Rpcs>, E | InvalidOptions, R | Scope.Scope> =>
+  Effect.flatMap(Effect.scope, (parent) =>
+    Effect.flatMap(Scope.fork(parent), (scope) =>
+      Effect.onExit(
+        startIn(
+          definition,
+          args[0] as Args,
+          decodeCapacity(args[1]?.mailboxCapacity, definition.mailboxCapacity),
+          (server) => {
+            // when it ends by itself, release what it holds
+            server.onDown = (reason) => {
+              Effect.runFork(Scope.close(scope, internal.exitOf(reason)))
+            }
+          }
+        ).pipe(Scope.provide(scope)),
+        (exit): Effect.Effect<void> => (exit._tag === "Failure" ? Scope.close(scope, exit) : Effect.void)
+      )
+    )
+  )

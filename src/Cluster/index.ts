@@ -9,6 +9,9 @@
 export * as ClusterErrors from "./ClusterErrors.ts"
 
 /** @since 0.1.0 */
+export * as ClusterRegistry from "./ClusterRegistry.ts"
+
+/** @since 0.1.0 */
 export * as ClusterRunner from "./ClusterRunner.ts"
 
 /** @since 0.1.0 */

@@ -34,7 +34,7 @@ import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import type { Pipeable } from "effect/Pipeable"
 import { InvalidOptions } from "../Errors.ts"
-import * as child from "../Supervisor/internal/child.ts"
+import * as child from "../internal/child.ts"
 import { TaskExited, TaskKilled, TaskTimeout } from "./internal/errors.ts"
 import { decodeTaskShutdown, decodeTimeout, type TaskImpl, TaskTypeId, waitExit } from "./internal/task.ts"
 import type { Entry } from "./internal/timers.ts"
@@ -86,11 +86,15 @@ const defaultTimeoutMillis = 5_000
 
 const impl = <A, E>(task: Task<A, E>): TaskImpl<A, E> => task as unknown as TaskImpl<A, E>
 
-/** Bad timeouts are programming errors (Elixir raises ArgumentError): a defect carrying InvalidOptions. */
-const withMillis = <A, E>(field: string, timeout: Timeout | undefined, f: (ms: number) => Effect.Effect<A, E>) =>
-  Effect.suspend(() => {
+/** A bad timeout fails with `InvalidOptions` before anything else is looked at (so the same call always fails). */
+const withMillis = <A, E>(
+  field: string,
+  timeout: Timeout | undefined,
+  f: (ms: number) => Effect.Effect<A, E>
+): Effect.Effect<A, E | InvalidOptions> =>
+  Effect.suspend((): Effect.Effect<A, E | InvalidOptions> => {
     const ms = decodeTimeout("Task", field, timeout, defaultTimeoutMillis)
-    return typeof ms === "number" ? f(ms) : Effect.die(ms)
+    return typeof ms === "number" ? f(ms) : Effect.fail(ms)
   })
 
 /**
@@ -103,11 +107,16 @@ export const isTask = (u: unknown): u is Task<unknown, unknown> =>
   typeof u === "object" && u !== null && TaskTypeId in u
 
 const await_: {
-  (timeout?: Timeout): <A, E>(self: Task<A, E>) => Effect.Effect<A, E | TaskTimeout>
-  <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<A, E | TaskTimeout>
+  (timeout?: Timeout): <A, E>(self: Task<A, E>) => Effect.Effect<A, E | TaskTimeout | InvalidOptions>
+  <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<A, E | TaskTimeout | InvalidOptions>
 } = dual(
   (args) => isTask(args[0]),
-  <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<A, E | TaskTimeout> => {
+  <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<A, E | TaskTimeout | InvalidOptions> => {
+    // the timeout is checked first, so a bad one fails whether or not the task has finished
+    if (timeout !== undefined) {
+      const ms = decodeTimeout("Task", "timeout", timeout, defaultTimeoutMillis)
+      if (typeof ms !== "number") return Effect.fail(ms)
+    }
     // fast path: no timer, no closure for a task that has already finished
     const done = self.fiber.pollUnsafe()
     if (done !== undefined) return done
@@ -168,11 +177,11 @@ export {
 }
 
 const yield_: {
-  (timeout?: Timeout): <A, E>(self: Task<A, E>) => Effect.Effect<Option.Option<Exit.Exit<A, E>>>
-  <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<Option.Option<Exit.Exit<A, E>>>
+  (timeout?: Timeout): <A, E>(self: Task<A, E>) => Effect.Effect<Option.Option<Exit.Exit<A, E>>, InvalidOptions>
+  <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<Option.Option<Exit.Exit<A, E>>, InvalidOptions>
 } = dual(
   (args) => isTask(args[0]),
-  <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<Option.Option<Exit.Exit<A, E>>> =>
+  <A, E>(self: Task<A, E>, timeout?: Timeout): Effect.Effect<Option.Option<Exit.Exit<A, E>>, InvalidOptions> =>
     withMillis("timeout", timeout, (ms) => Effect.map(waitExit(impl(self), ms), Option.fromUndefinedOr))
 )
 
@@ -242,8 +251,10 @@ export {
 export const awaitMany = <A, E>(
   tasks: Iterable<Task<A, E>>,
   timeout?: Timeout
-): Effect.Effect<Array<A>, E | TaskTimeout> =>
-  Effect.suspend((): Effect.Effect<Array<A>, E | TaskTimeout> => {
+): Effect.Effect<Array<A>, E | TaskTimeout | InvalidOptions> =>
+  Effect.suspend((): Effect.Effect<Array<A>, E | TaskTimeout | InvalidOptions> => {
+    const checked = decodeTimeout("Task", "timeout", timeout, defaultTimeoutMillis)
+    if (typeof checked !== "number") return Effect.fail(checked)
     const list = Array.from(tasks)
     const values: Array<A> = new Array(list.length)
     const waiting: Array<boolean> = new Array(list.length).fill(false)
@@ -345,16 +356,18 @@ export const yieldMany = <A, E>(
     /** Return once this many tasks have finished. @default all of them */
     readonly limit?: number | undefined
   }
-): Effect.Effect<Array<Option.Option<Exit.Exit<A, E>>>> =>
+): Effect.Effect<Array<Option.Option<Exit.Exit<A, E>>>, InvalidOptions> =>
   Effect.suspend(() => {
+    const checked = decodeTimeout("Task", "timeout", options?.timeout, defaultTimeoutMillis)
+    if (typeof checked !== "number") return Effect.fail(checked)
     const list = Array.from(tasks)
     const onTimeout = options?.onTimeout ?? "nothing"
     if (onTimeout !== "nothing" && onTimeout !== "ignore" && onTimeout !== "killTask") {
-      return Effect.die(invalid("onTimeout", onTimeout, '"nothing", "ignore" or "killTask"'))
+      return Effect.fail(invalid("onTimeout", onTimeout, '"nothing", "ignore" or "killTask"'))
     }
     const limitOption = options?.limit ?? list.length
     if (!(Number.isInteger(limitOption) && limitOption > 0) && limitOption !== Infinity) {
-      return Effect.die(invalid("limit", limitOption, "an integer > 0"))
+      return Effect.fail(invalid("limit", limitOption, "an integer > 0"))
     }
     const limit = Math.min(limitOption, list.length)
     const results: Array<Exit.Exit<A, E> | undefined> = list.map((t) => t.fiber.pollUnsafe())
@@ -453,24 +466,24 @@ const interruptedOnly = (exit: Exit.Exit<unknown, unknown>): boolean =>
 export const shutdown: {
   (
     shutdown?: Duration.Input | "brutalKill" | "infinity"
-  ): <A, E>(self: Task<A, E>) => Effect.Effect<Option.Option<Exit.Exit<A, E | TaskKilled>>>
+  ): <A, E>(self: Task<A, E>) => Effect.Effect<Option.Option<Exit.Exit<A, E | TaskKilled>>, InvalidOptions>
   <A, E>(
     self: Task<A, E>,
     shutdown?: Duration.Input | "brutalKill" | "infinity"
-  ): Effect.Effect<Option.Option<Exit.Exit<A, E | TaskKilled>>>
+  ): Effect.Effect<Option.Option<Exit.Exit<A, E | TaskKilled>>, InvalidOptions>
 } = dual(
   (args) => isTask(args[0]),
   <A, E>(
     self: Task<A, E>,
     shutdownOption?: Duration.Input | "brutalKill" | "infinity"
-  ): Effect.Effect<Option.Option<Exit.Exit<A, E | TaskKilled>>> =>
+  ): Effect.Effect<Option.Option<Exit.Exit<A, E | TaskKilled>>, InvalidOptions> =>
     Effect.suspend(() => {
+      const policy = decodeTaskShutdown("Task", shutdownOption, true)
+      if (policy instanceof InvalidOptions) return Effect.fail(policy)
       const task = impl(self)
       task.disown()
       const done = task.fiber.pollUnsafe()
       if (done !== undefined) return Effect.succeed(Option.some(done))
-      const policy = decodeTaskShutdown("Task", shutdownOption, true)
-      if (policy instanceof InvalidOptions) return Effect.die(policy)
       return Effect.map(child.stopFiber(task.fiber, policy), (outcome) => {
         const exit = task.fiber.pollUnsafe()
         if (exit !== undefined) return interruptedOnly(exit) ? Option.none() : Option.some(exit)

@@ -6,6 +6,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Ref, Scheduler } from "effect"
 import { TestClock } from "effect/testing"
 import { Task, TaskSupervisor } from "effect-otp"
+import type { InvalidOptions } from "../../src/Errors.ts"
+
+type TaskTimeout = Task.TaskTimeout
 
 const live = (sup: TaskSupervisor.TaskSupervisor) => Effect.map(TaskSupervisor.countChildren(sup), (c) => c.active)
 
@@ -56,7 +59,7 @@ describe("Task.await", () => {
       yield* TestClock.adjust("1 millis")
       const error = yield* Fiber.join(waiting)
       assert.strictEqual(error._tag, "TaskTimeout")
-      assert.strictEqual(error.timeout, 5000)
+      assert.strictEqual((error as TaskTimeout).timeout, 5000)
       assert.strictEqual(yield* live(sup), 1)
       yield* Deferred.succeed(gate, undefined)
       assert.strictEqual(yield* Task.await(task), "late")
@@ -110,10 +113,10 @@ describe("Task.await", () => {
       const long = yield* Effect.forkChild(Effect.flip(Task.await(task, "1 second")))
       const short = yield* Effect.forkChild(Effect.flip(Task.await(task, "100 millis")))
       yield* TestClock.adjust("100 millis")
-      assert.strictEqual((yield* Fiber.join(short)).timeout, 100)
+      assert.strictEqual(((yield* Fiber.join(short)) as TaskTimeout).timeout, 100)
       assert.isUndefined(long.pollUnsafe())
       yield* TestClock.adjust("900 millis")
-      assert.strictEqual((yield* Fiber.join(long)).timeout, 1000)
+      assert.strictEqual(((yield* Fiber.join(long)) as TaskTimeout).timeout, 1000)
     }).pipe(Effect.scoped)
   )
 
@@ -144,15 +147,26 @@ describe("Task.await", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.effect("an invalid timeout is a defect carrying InvalidOptions", () =>
-    Effect.gen(function* () {
-      const sup = yield* TaskSupervisor.make()
-      const task = yield* TaskSupervisor.async(sup, Effect.never)
-      const exit = yield* Effect.exit(Task.await(task, -1))
-      assert.isTrue(Exit.hasDies(exit))
-      const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
-      assert.strictEqual((defect as { _tag?: string })._tag, "InvalidOptions")
-    }).pipe(Effect.scoped)
+  it.effect(
+    "an invalid timeout fails with InvalidOptions naming it, checked first: the same bad call fails whether or not the task has finished",
+    () =>
+      Effect.gen(function* () {
+        const sup = yield* TaskSupervisor.make()
+        const running = yield* TaskSupervisor.async(sup, Effect.never)
+        const finished = yield* TaskSupervisor.async(sup, Effect.succeed(1))
+        yield* Effect.yieldNow
+        for (const task of [running, finished]) {
+          for (const bad of [-1, Number.NaN, "soon" as never]) {
+            const e1 = yield* Effect.flip(Task.await(task, bad))
+            assert.strictEqual(e1._tag, "InvalidOptions")
+            assert.strictEqual((e1 as InvalidOptions).field, "timeout")
+            assert.strictEqual((yield* Effect.flip(Task.yield(task, bad)))._tag, "InvalidOptions")
+            assert.strictEqual((yield* Effect.flip(Task.awaitMany([task], bad)))._tag, "InvalidOptions")
+            assert.strictEqual((yield* Effect.flip(Task.yieldMany([task], { timeout: bad })))._tag, "InvalidOptions")
+            assert.strictEqual((yield* Effect.flip(Task.shutdown(task, bad)))._tag, "InvalidOptions")
+          }
+        }
+      }).pipe(Effect.scoped)
   )
 })
 

@@ -56,9 +56,9 @@ const run = (commands: ReadonlyArray<Command>) =>
           )
           const exit = yield* Effect.exit(
             cmd.kind === "async"
-              ? Effect.map(TaskSupervisor.async(sup, body), (t) => Task.shutdown(t))
+              ? Effect.map(TaskSupervisor.async(sup, body), (t) => Effect.orDie(Task.shutdown(t)))
               : cmd.kind === "nolink"
-                ? Effect.map(TaskSupervisor.asyncNolink(sup, body), (t) => Task.shutdown(t))
+                ? Effect.map(TaskSupervisor.asyncNolink(sup, body), (t) => Effect.orDie(Task.shutdown(t)))
                 : Effect.map(TaskSupervisor.startChild(sup, body), (c) =>
                     Effect.catch(TaskSupervisor.terminateChild(sup, c), () => Effect.void)
                   )

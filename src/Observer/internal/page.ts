@@ -262,7 +262,10 @@ function sample(f, seconds) {
   for (const k of Object.keys(series)) draw(k);
 }
 
-function time(at) { const d = new Date(at); return d.toLocaleTimeString() + "." + String(d.getMilliseconds()).padStart(3, "0"); }
+function time(at) {
+  const d = new Date(at), p = (n, w) => String(n).padStart(w || 2, "0");
+  return p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds()) + "." + p(d.getMilliseconds(), 3);
+}
 
 function logEvent(e) {
   if (e._tag === "Restarted") {

@@ -158,7 +158,10 @@ export const snapshotUnsafe = (root: Inspectable): Snapshot => inspectable(root)
  * import { DynamicSupervisor, Observer, Supervisor } from "effect-otp"
  *
  * const program = Effect.gen(function* () {
- *   const app = yield* Supervisor.make([DynamicSupervisor.childSpec({ id: "sessions" })], { name: "app" })
+ *   const app = yield* Supervisor.make([DynamicSupervisor.childSpec({ id: "sessions" })], {
+ *     strategy: "oneForOne",
+ *     name: "app"
+ *   })
  *   const tree = yield* Observer.snapshot(app)
  *   return JSON.parse(JSON.stringify(tree)).children[0].kind
  * })
@@ -396,8 +399,7 @@ export interface HttpOptions<E, R> extends PageOptions {
  *   Layer.provide(Sessions.layer),
  *   Layer.provide(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
  * )
- * Layer.isLayer(Server)
- * // => true
+ * Layer.isLayer(Server) // => true
  * ```
  *
  * @category layers
@@ -458,7 +460,8 @@ export interface Server {
  *   const sup = yield* DynamicSupervisor.make({ name: "sessions" })
  *   const server = yield* Observer.serve(sup, { port: 0 })
  *   const response = yield* Effect.promise(() => fetch(`${server.url}snapshot.json`))
- *   return (yield* Effect.promise(() => response.json())).kind
+ *   const tree = (yield* Effect.promise(() => response.json())) as Observer.Snapshot
+ *   return tree.kind
  * })
  * // => "DynamicSupervisor"
  * ```

@@ -27,22 +27,33 @@
  * - Interruption: a caller interrupted while queued leaves the queue and takes
  *   nothing; one interrupted just as a connection was handed to it gives it
  *   back to the next caller (#71, #73).
- * - Connect failures: the callers the pool was opening connections for get
- *   the failure (the `connect` error, typed) — every waiter, when no
- *   connection is open and none is being opened — and the pool backs off
- *   (`connectBackoff`, by default 100 ms doubling to 10 s) instead of
- *   retrying in a loop. While it backs off, a checkout that would need a new
- *   connection fails at once with the last connect failure; callers waiting
- *   for a busy connection to come back keep waiting (#68, #75).
+ * - Connect failures (a database restart): nobody fails because a connect
+ *   failed. The pool backs off (`connectBackoff`, by default 100 ms doubling
+ *   to 10 s) instead of retrying in a loop, opens nothing while it backs off,
+ *   and connects again after the delay; callers keep waiting, each up to its
+ *   `checkoutTimeout`, for a connection to come back or the next connect to
+ *   succeed. An outage shorter than the timeout costs callers only time; a
+ *   caller that times out meanwhile gets `PoolTimeout` whose `cause` is the
+ *   last connect failure. A caller's timeout counts from when it queued,
+ *   also while a connect was being made for it (#68, #75, issue 10).
  * - Broken connections: `invalidate` retires a connection that went bad in
  *   use; a borrower that failed or was interrupted has its connection passed
  *   through `reset` (or closed, when there is no `reset`) — never handed out
- *   dirty (#74, #86). `healthCheck` runs on every checkout of an idle
- *   connection and, with `healthCheckInterval`, on idle ones in the
+ *   dirty (#74, #86). A connection whose `run` body ended is dead at once: it
+ *   is never handed out again, even while its close is still running.
+ *   `healthCheck` runs on every checkout of a connection that was idle *or*
+ *   comes straight from another borrower (only a just-opened one is not
+ *   checked), and, with `healthCheckInterval`, on idle ones in the
  *   background; a connection that fails it is closed and the caller gets
- *   another (#85).
+ *   another (#85, issue 10).
  * - Idle connections above `min` close after `idleTimeout`; a leased
  *   connection is never reaped (#76, #79).
+ * - Time: every deadline and interval (checkout timeout, idle timeout,
+ *   health-check interval, backoff) is measured on the Clock's monotonic
+ *   reading, so a wall-clock step (NTP, a resumed VM) changes nothing; tests
+ *   drive it with `TestClock` (issue 10).
+ * - Sizes: `max` is at most 2^31 − 1; `min` connections are opened at most
+ *   64 connects at a time, so a large `min` never blocks the process.
  *
  * **Decisions**
  *
@@ -109,11 +120,13 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { InvalidOptions } from "../Errors.ts"
 import type * as ChildSpec from "../Supervisor/ChildSpec.ts"
-import { decodeShutdown } from "../Supervisor/internal/shutdown.ts"
+import { decodeShutdown } from "../internal/shutdown.ts"
+import * as ChildSpecs from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
 import {
   type Config,
   Conn,
+  maxConnections,
   metrics as poolMetrics,
   PoolClosed,
   PoolFull,
@@ -197,9 +210,9 @@ export interface Options<A, E, R> {
    * the pool closes it.
    */
   readonly run?: ((conn: A) => Effect.Effect<unknown, unknown, R>) | undefined
-  /** At most this many connections (counting connects in flight); an integer >= 1. */
+  /** At most this many connections (counting connects in flight); an integer from 1 to 2^31 − 1. */
   readonly max: number
-  /** Kept open even when idle, opened at start. @default 0 */
+  /** Kept open even when idle; opened at start, at most 64 connects in flight at a time. @default 0 */
   readonly min?: number | undefined
   /** An idle connection above `min` is closed after this long. @default "10 minutes" */
   readonly idleTimeout?: Duration.Input | undefined
@@ -209,9 +222,13 @@ export interface Options<A, E, R> {
   readonly maxWaiting?: number | undefined
   /** Which idle connection is reused: the most recently returned (`"lifo"`) or the oldest (`"fifo"`). @default "lifo" */
   readonly strategy?: "lifo" | "fifo" | undefined
-  /** Runs on every checkout of an idle connection; a failure closes it and the caller gets another. */
+  /**
+   * Runs on every checkout of a connection that was idle or is handed over
+   * from another borrower (not one just opened); a failure closes it and the
+   * caller gets another.
+   */
   readonly healthCheck?: ((conn: A) => Effect.Effect<unknown, unknown, R>) | undefined
-  /** Also check idle connections this often. @default never */
+  /** Also check each idle connection once this long has passed since its last passed check (or its connect). @default never */
   readonly healthCheckInterval?: Duration.Input | undefined
   /** A health check that takes longer fails: the connection is closed, never put back (#85). @default no limit */
   readonly healthCheckTimeout?: Duration.Input | undefined
@@ -235,8 +252,8 @@ export interface Options<A, E, R> {
 
 /**
  * The pool's Effect metrics, each reported with the attribute `pool` set to
- * the pool's name: gauges `open`, `idle`, `inUse`, `waiting` (refreshed once
- * per tick, not on every checkout), counters `created`, `destroyed`,
+ * the pool's name: gauges `open`, `idle`, `inUse`, `waiting` (computed
+ * when read: a checkout updates no metric), counters `created`, `destroyed`,
  * `timeouts`, `connectFailures`, and the histogram `waitTime` of how long
  * callers that had to wait waited (ms; checkouts served at once are not
  * recorded).
@@ -300,7 +317,9 @@ const validate = <A, E, R>(options: Options<A, E, R>): Config<A, E> | InvalidOpt
   const name = options.name ?? defaults.name
   if (typeof name !== "string") return invalid("name", name, "a string")
   if (!Effect.isEffect(options.connect)) return invalid("connect", options.connect, "an Effect")
-  if (!isInt(options.max) || options.max < 1) return invalid("max", options.max, "an integer >= 1")
+  if (!isInt(options.max) || options.max < 1 || options.max > maxConnections) {
+    return invalid("max", options.max, `an integer from 1 to ${maxConnections}`)
+  }
   const min = options.min ?? defaults.min
   if (!isInt(min) || min < 0 || min > options.max)
     return invalid("min", min, `an integer from 0 to max (${options.max})`)
@@ -469,6 +488,51 @@ export const Service =
     return Object.assign(Base, { layer }) as any
   }
 
+/**
+ * A child spec that runs a pool as a child of a supervisor (no hand wrapping):
+ * the pool is opened by the child's `start` in the child's Scope and closed
+ * when the child is stopped. Type `"supervisor"` (a pool supervises its
+ * connections; the tree descends into it), shutdown `"infinity"` (closing
+ * waits for the drain, which `drainTimeout` bounds), permanent by default.
+ * The handle is the pool; invalid options make `startChild` fail with
+ * `InvalidOptions`.
+ *
+ * **Example** (A pool under an application supervisor)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DynamicSupervisor, Pool } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sup = yield* DynamicSupervisor.make()
+ *   const child = yield* DynamicSupervisor.startChild(
+ *     sup,
+ *     Pool.childSpec({ name: "app/Db", connect: Effect.succeed({ ok: true }), max: 2 })
+ *   )
+ *   return yield* Pool.withConnection(child.handle, (conn) => Effect.succeed(conn.ok))
+ * })
+ * // => true
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const childSpec = <A, E = never, R = never>(
+  options: Options<A, E, R> & {
+    /** The child id. @default the pool's name */
+    readonly id?: string | undefined
+    /** @default "permanent" */
+    readonly restart?: ChildSpec.Restart | undefined
+  }
+): ChildSpec.ChildSpec<Pool<A, E>, InvalidOptions, Exclude<R, Scope.Scope>> =>
+  ChildSpecs.make({
+    id: options.id ?? options.name ?? defaults.name,
+    start: make(options),
+    restart: options.restart ?? "permanent",
+    shutdown: "infinity",
+    type: "supervisor"
+  }) as ChildSpec.ChildSpec<Pool<A, E>, InvalidOptions, Exclude<R, Scope.Scope>>
+
 // ---- checkout ---------------------------------------------------------------------
 
 /**
@@ -513,43 +577,47 @@ const release = <A, E>(
 }
 
 /** Leases a connection into `h`, waiting if need be; must run where `release` is already installed. */
-const acquire = <A, E>(pool: PoolImpl<A, E>, h: Holder<A>): Effect.Effect<A, E | PoolTimeout | PoolFull | PoolClosed> =>
+const acquire = <A, E>(pool: PoolImpl<A, E>, h: Holder<A>): Effect.Effect<A, PoolTimeout | PoolFull | PoolClosed> =>
   Effect.suspend(() => acquireFrom(pool, h, pool.tryCheckout()))
 
 const acquireFrom = <A, E>(
   pool: PoolImpl<A, E>,
   h: Holder<A>,
   r: ReturnType<PoolImpl<A, E>["tryCheckout"]>
-): Effect.Effect<A, E | PoolTimeout | PoolFull | PoolClosed> => {
+): Effect.Effect<A, PoolTimeout | PoolFull | PoolClosed> => {
   if (r instanceof Conn) {
     const value = hold(h, r)
     return pool.config.healthCheck === undefined || r.fresh ? Effect.succeed(value) : healthChecked(pool, h, r)
   }
   if (r instanceof PoolClosed || r instanceof PoolFull) return Effect.fail(r)
-  if (Cause.isCause(r)) return Effect.failCause(r)
-  const waiter = r as Waiter<A>
+  const waiter = r
   h.waiter = waiter
-  return Effect.map(
-    h.restore(
-      Effect.callback<Conn<A>, E | PoolTimeout | PoolClosed>((resume) => {
-        if (waiter.result !== undefined) return resume(waiter.result)
-        waiter.resume = resume
-        return Effect.sync(() => pool.cancel(waiter))
-      })
-    ),
-    (conn) => {
+  const handedOff = Effect.callback<Conn<A>, PoolTimeout | PoolClosed>((resume) => {
+    if (waiter.result !== undefined) return resume(waiter.result)
+    waiter.resume = resume
+    return Effect.sync(() => pool.cancel(waiter))
+  })
+  if (pool.config.healthCheck === undefined) {
+    return Effect.map(h.restore(handedOff), (conn) => {
       waiter.conn = undefined
       h.waiter = undefined
       return hold(h, conn)
-    }
-  )
+    })
+  }
+  return Effect.flatMap(h.restore(handedOff), (conn) => {
+    waiter.conn = undefined
+    h.waiter = undefined
+    const value = hold(h, conn)
+    // it comes from another borrower: it may have died while leased (checked on hand-off, not only from idle)
+    return waiter.handedOff ? healthChecked(pool, h, conn) : Effect.succeed(value)
+  })
 }
 
 const healthChecked = <A, E>(
   pool: PoolImpl<A, E>,
   h: Holder<A>,
   conn: Conn<A>
-): Effect.Effect<A, E | PoolTimeout | PoolFull | PoolClosed> =>
+): Effect.Effect<A, PoolTimeout | PoolFull | PoolClosed> =>
   Effect.flatMap(
     Effect.exit(
       h.restore(
@@ -559,7 +627,10 @@ const healthChecked = <A, E>(
     (exit) => {
       if (Exit.isSuccess(exit)) {
         // it may have died (its body ended) while being checked
-        if (conn.state === "leased") return Effect.succeed(conn.value)
+        if (conn.state === "leased" && !conn.dead) {
+          pool.passed(conn)
+          return Effect.succeed(conn.value)
+        }
       } else if (Cause.hasInterruptsOnly(exit.cause)) {
         // the caller was interrupted: `release` returns it, not shown to be dead
         return Effect.failCause(exit.cause as Cause.Cause<never>)
@@ -579,10 +650,10 @@ const healthChecked = <A, E>(
  * - An idle connection is handed out at once (after `healthCheck`, if any).
  *   Otherwise the caller queues, first-in first-out; a new connection is
  *   opened for it if the pool has room.
- * - Fails with `PoolTimeout` after `checkoutTimeout` of waiting for a busy
- *   pool, `PoolFull` when `maxWaiting` callers already wait, `PoolClosed`
- *   once the pool is closing, or with `connect`'s error when the connection
- *   opened for this caller failed.
+ * - Fails with `PoolTimeout` after `checkoutTimeout` of waiting (for a busy
+ *   pool, or for a pool whose connects fail: then its `cause` is the last
+ *   connect failure), `PoolFull` when `maxWaiting` callers already wait, or
+ *   `PoolClosed` once the pool is closing.
  * - Interrupted while waiting, the caller leaves the queue and takes nothing.
  * - If the Scope closes with a failure or an interruption, the connection is
  *   passed to `reset` (or closed, without one) rather than reused as is.
@@ -608,9 +679,7 @@ const healthChecked = <A, E>(
  * @category combinators
  * @since 0.1.0
  */
-export const checkout = <A, E>(
-  self: Pool<A, E>
-): Effect.Effect<A, E | PoolTimeout | PoolFull | PoolClosed, Scope.Scope> =>
+export const checkout = <A, E>(self: Pool<A, E>): Effect.Effect<A, PoolTimeout | PoolFull | PoolClosed, Scope.Scope> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(Effect.scope, (scope) => {
       const pool = impl(self)
@@ -661,17 +730,17 @@ export const checkout = <A, E>(
 export const withConnection: {
   <A, B, E2, R2>(
     f: (conn: A) => Effect.Effect<B, E2, R2>
-  ): <E>(self: Pool<A, E>) => Effect.Effect<B, E | E2 | PoolTimeout | PoolFull | PoolClosed, R2>
+  ): <E>(self: Pool<A, E>) => Effect.Effect<B, E2 | PoolTimeout | PoolFull | PoolClosed, R2>
   <A, E, B, E2, R2>(
     self: Pool<A, E>,
     f: (conn: A) => Effect.Effect<B, E2, R2>
-  ): Effect.Effect<B, E | E2 | PoolTimeout | PoolFull | PoolClosed, R2>
+  ): Effect.Effect<B, E2 | PoolTimeout | PoolFull | PoolClosed, R2>
 } = dual(
   2,
   <A, E, B, E2, R2>(
     self: Pool<A, E>,
     f: (conn: A) => Effect.Effect<B, E2, R2>
-  ): Effect.Effect<B, E | E2 | PoolTimeout | PoolFull | PoolClosed, R2> =>
+  ): Effect.Effect<B, E2 | PoolTimeout | PoolFull | PoolClosed, R2> =>
     Effect.suspend(() => {
       const pool = impl(self)
       const h = holder<A>()

@@ -336,87 +336,144 @@ describe("checkout", () => {
   )
 
   it.effect(
-    "each waiting caller gets the connect failure, typed, and the pool does not spin (reliability C.6 #68)",
+    "callers wait while connects fail and are served by the first connect that succeeds: no error when the outage is shorter than checkoutTimeout (issue 10)",
+    () =>
+      Effect.gen(function* () {
+        const db = makeFakeDb()
+        db.script(["fail", "fail", "fail"])
+        const pool = yield* open(db, { max: 2, checkoutTimeout: "5 seconds" })
+        const callers = yield* Effect.forEach([1, 2, 3, 4, 5], () => Effect.forkChild(Effect.exit(use(db, pool))))
+        yield* settle
+        // both connects failed; nobody failed with them
+        assert.strictEqual(db.attempts(), 2)
+        assert.deepInclude(stats(pool), { waiting: 5, open: 0, creating: 0, timeouts: 0 })
+        for (const c of callers) assert.isUndefined(c.pollUnsafe())
+        // the backoff (100 ms) ends: two connects again, one fails, one serves every caller in turn
+        yield* TestClock.adjust("100 millis")
+        const exits = yield* Effect.forEach(callers, Fiber.join)
+        for (const exit of exits) assert.isTrue(Exit.isSuccess(exit))
+        assert.strictEqual(db.attempts(), 4)
+        assert.deepInclude(stats(pool), { waiting: 0, timeouts: 0, open: 1 })
+      })
+  )
+
+  it.effect(
+    "after checkoutTimeout of failing connects a caller gets PoolTimeout whose cause is the last connect failure, and the pool does not spin (reliability C.6 #68, issue 10)",
     () =>
       Effect.gen(function* () {
         const db = makeFakeDb()
         db.script([], "fail")
-        const pool = yield* open(db, { max: 3 })
-        const callers = yield* Effect.forEach([1, 2, 3], () => Effect.forkChild(Effect.flip(use(db, pool))))
+        const pool = yield* open(db, { max: 3, checkoutTimeout: "1 second" })
+        const callers = yield* Effect.forEach([1, 2, 3, 4, 5], () => Effect.forkChild(Effect.flip(use(db, pool))))
+        yield* settle
+        yield* TestClock.adjust("999 millis")
+        for (const c of callers) assert.isUndefined(c.pollUnsafe())
+        // connects at 0, 100, 300 and 700 ms (backoff 100, 200, 400 ms), three at a time: no spinning
+        assert.strictEqual(db.attempts(), 12)
+        yield* TestClock.adjust("1 millis")
         const errors = yield* Effect.forEach(callers, Fiber.join)
-        for (const e of errors) assert.strictEqual(e._tag, "ConnectError")
+        for (const e of errors) {
+          assert.instanceOf(e, Pool.PoolTimeout)
+          const timeout = e as Pool.PoolTimeout
+          assert.strictEqual(timeout.waitedMillis, 1000)
+          assert.instanceOf(timeout.cause, ConnectError)
+          assert.strictEqual((timeout.cause as ConnectError).attempt, 12)
+          assert.include(timeout.message, "last connect failure")
+        }
+        assert.deepInclude(stats(pool), { open: 0, creating: 0, waiting: 0, inUse: 0, timeouts: 5 })
+      })
+  )
+
+  it.effect(
+    "a caller whose connect outlasts checkoutTimeout and then fails gets PoolTimeout at once: its timeout counts from when it queued (issue 10)",
+    () =>
+      Effect.gen(function* () {
+        const db = makeFakeDb()
+        db.script([{ delayMillis: 3_000, then: "fail" }])
+        const pool = yield* open(db, { max: 1, checkoutTimeout: "1 second" })
+        const fiber = yield* Effect.forkChild(Effect.flip(use(db, pool)))
+        yield* settle
+        // a connect is being made for it: the timeout does not cut it off (#84)
+        yield* TestClock.adjust("2999 millis")
+        assert.isUndefined(fiber.pollUnsafe())
+        yield* TestClock.adjust("1 millis")
+        const error = (yield* Fiber.join(fiber)) as Pool.PoolTimeout
+        assert.strictEqual(error._tag, "PoolTimeout")
+        assert.strictEqual(error.waitedMillis, 3000)
+        assert.deepStrictEqual(error.cause, new ConnectError({ attempt: 1 }))
+        assert.deepInclude(stats(pool), { waiting: 0, timeouts: 1 })
+      })
+  )
+
+  it.effect(
+    "waiters keep waiting through a replacement's connect failure: a returned connection or the next connect serves them",
+    () =>
+      Effect.gen(function* () {
+        const db = makeFakeDb()
+        const pool = yield* open(db, { max: 2 })
+        const a = yield* borrow(pool)
+        const b = yield* borrow(pool)
+        yield* eventually(() => stats(pool).inUse === 2)
+        // b's connection goes bad; its replacement fails to connect
+        const conns = [...(pool as unknown as { all: Set<{ value: FakeConn }> }).all].map((c) => c.value)
+        yield* Pool.invalidate(pool, conns[1]!)
+        db.script(["fail"])
+        const waiters = yield* Effect.forEach([1, 2], () => Effect.forkChild(Effect.exit(use(db, pool))))
+        yield* settle
+        yield* b.release
         yield* settle
         assert.strictEqual(db.attempts(), 3)
-        assert.deepInclude(stats(pool), { open: 0, creating: 0, waiting: 0, inUse: 0 })
+        // nobody got the connect failure
+        assert.strictEqual(stats(pool).waiting, 2)
+        yield* a.release
+        assert.deepStrictEqual(yield* Fiber.join(waiters[0]!), Exit.succeed(1))
+        // the backoff ends, a new connection serves the second (a's connection is idle by then too)
+        yield* TestClock.adjust("100 millis")
+        assert.isTrue(Exit.isSuccess(yield* Fiber.join(waiters[1]!)))
+        assert.deepInclude(stats(pool), { waiting: 0, timeouts: 0 })
       })
   )
 
   it.effect(
-    "with more waiters than max and no connection open, every waiter gets the connect failure (reliability C.6 #68)",
-    () =>
-      Effect.gen(function* () {
-        const db = makeFakeDb()
-        db.script([], "fail")
-        const pool = yield* open(db, { max: 2 })
-        const callers = yield* Effect.forEach([1, 2, 3, 4, 5], () => Effect.forkChild(Effect.flip(use(db, pool))))
-        const errors = yield* Effect.forEach(callers, Fiber.join)
-        assert.deepStrictEqual(
-          errors.map((e) => e._tag),
-          ["ConnectError", "ConnectError", "ConnectError", "ConnectError", "ConnectError"]
-        )
-        assert.strictEqual(db.attempts(), 2)
-        assert.deepInclude(stats(pool), { open: 0, creating: 0, waiting: 0, timeouts: 0 })
-      })
-  )
-
-  it.effect("waiters for a busy pool keep waiting through a replacement's connect failure", () =>
-    Effect.gen(function* () {
-      const db = makeFakeDb()
-      const pool = yield* open(db, { max: 2 })
-      const a = yield* borrow(pool)
-      const b = yield* borrow(pool)
-      yield* eventually(() => stats(pool).inUse === 2)
-      // b's connection goes bad; its replacement fails to connect
-      const conns = [...(pool as unknown as { all: Set<{ value: FakeConn }> }).all].map((c) => c.value)
-      yield* Pool.invalidate(pool, conns[1]!)
-      db.script(["fail"])
-      const waiters = yield* Effect.forEach([1, 2], () => Effect.forkChild(Effect.exit(use(db, pool))))
-      yield* settle
-      yield* b.release
-      yield* settle
-      // the first waiter got the connect failure; the second still waits for a's connection
-      assert.strictEqual(stats(pool).waiting, 1)
-      yield* a.release
-      const exits = yield* Effect.forEach(waiters, Fiber.join)
-      assert.isTrue(Exit.isFailure(exits[0]!))
-      assert.deepStrictEqual(exits[1], Exit.succeed(1))
-    })
-  )
-
-  it.effect(
-    "while backing off, a checkout that needs a new connection fails at once; after the delay it connects again (reliability C.6 #75)",
+    "while backing off, a checkout queues instead of connecting, and the connect after the delay serves the queue (reliability C.6 #75, issue 10)",
     () =>
       Effect.gen(function* () {
         const db = makeFakeDb()
         db.script(["fail", "fail"])
         const pool = yield* open(db, { max: 1, connectBackoff: Schedule.spaced("1 second") })
-        assert.strictEqual((yield* Effect.flip(use(db, pool)))._tag, "ConnectError")
-        // within the backoff: no new attempt, the same failure at once, the slot not used up
-        for (let i = 0; i < 5; i++) {
-          const e = yield* Effect.flip(use(db, pool))
-          assert.strictEqual(e._tag, "ConnectError")
-        }
+        const first = yield* Effect.forkChild(use(db, pool))
+        yield* settle
         assert.strictEqual(db.attempts(), 1)
-        assert.deepInclude(stats(pool), { open: 0, creating: 0 })
+        // within the backoff: no new attempt, the callers queue, the slot is not used up
+        const more = yield* Effect.forEach([1, 2, 3, 4, 5], () => Effect.forkChild(use(db, pool)))
+        yield* settle
+        assert.strictEqual(db.attempts(), 1)
+        assert.deepInclude(stats(pool), { open: 0, creating: 0, waiting: 6 })
         yield* TestClock.adjust("999 millis")
         assert.strictEqual(db.attempts(), 1)
         yield* TestClock.adjust("1 millis")
-        // the backoff is over: the next checkout connects (and fails: the second scripted failure)
-        assert.strictEqual((yield* Effect.flip(use(db, pool)))._tag, "ConnectError")
-        assert.strictEqual(db.attempts(), 2)
+        // the backoff is over: one connect (the second scripted failure), then another second
+        yield* eventually(() => db.attempts() === 2)
         yield* TestClock.adjust("1 second")
-        assert.strictEqual(yield* use(db, pool), 3)
+        assert.strictEqual(yield* Fiber.join(first), 3)
+        for (const f of more) assert.strictEqual(yield* Fiber.join(f), 3)
+        assert.strictEqual(db.attempts(), 3)
+        assert.deepInclude(stats(pool), { open: 1, waiting: 0, timeouts: 0 })
       })
+  )
+
+  it.effect("maxWaiting bounds the queue while the pool backs off: the next caller gets PoolFull at once", () =>
+    Effect.gen(function* () {
+      const db = makeFakeDb()
+      db.script(["fail", "fail"])
+      const pool = yield* open(db, { max: 3, maxWaiting: 2 })
+      const waiters = yield* Effect.forEach([1, 2], () => Effect.forkChild(use(db, pool)))
+      yield* settle
+      assert.strictEqual(stats(pool).waiting, 2)
+      assert.strictEqual((yield* Effect.flip(use(db, pool)))._tag, "PoolFull")
+      yield* TestClock.adjust("100 millis")
+      for (const w of waiters) assert.isNumber(yield* Fiber.join(w))
+    })
   )
 
   it.effect("the default backoff doubles from 100 ms while connects keep failing, refilling min after each delay", () =>
@@ -444,8 +501,10 @@ describe("checkout", () => {
     Effect.gen(function* () {
       const db = makeFakeDb()
       db.script(["failAfterAcquire"])
-      const pool = yield* open(db, { max: 1 })
-      assert.strictEqual((yield* Effect.flip(use(db, pool)))._tag, "ConnectError")
+      const pool = yield* open(db, { max: 1, checkoutTimeout: 0 })
+      const error = yield* Effect.flip(use(db, pool))
+      assert.strictEqual(error._tag, "PoolTimeout")
+      assert.instanceOf((error as Pool.PoolTimeout).cause, ConnectError)
       assert.strictEqual(db.live(), 0)
       assert.deepStrictEqual(db.transcript, ["connect:1", "connect-failed:1", "close:1"])
       assert.deepInclude(stats(pool), { open: 0, created: 0, destroyed: 0 })

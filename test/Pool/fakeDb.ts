@@ -14,7 +14,8 @@ export interface FakeConn {
   alive: boolean
 }
 
-export type ConnectScript = "ok" | "fail" | { readonly delayMillis: number } | "failAfterAcquire"
+export type ConnectScript =
+  "ok" | "fail" | { readonly delayMillis: number; readonly then?: "fail" | undefined } | "failAfterAcquire"
 
 export interface FakeDb {
   readonly transcript: Array<string>
@@ -52,7 +53,7 @@ export const makeFakeDb = (): FakeDb => {
       const step = steps.length > 0 ? steps.shift()! : otherwise
       transcript.push(`connect:${attempt}`)
       if (typeof step === "object") yield* Effect.sleep(step.delayMillis)
-      if (step === "fail") {
+      if (step === "fail" || (typeof step === "object" && step.then === "fail")) {
         transcript.push(`connect-failed:${attempt}`)
         return yield* Effect.fail(new ConnectError({ attempt }))
       }

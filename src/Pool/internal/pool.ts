@@ -1,16 +1,21 @@
 /**
  * The pool's machinery: a synchronous state machine (idle list, FIFO waiter
- * queue, counters) driven by the public operations, plus three kinds of
- * background fibers that only run on slow paths: connection creation and
- * destruction (through the DynamicSupervisor), the checkout-timeout sweeper
- * and the idle reaper. Checkout and checkin of an idle connection never leave
- * this file's synchronous code.
+ * queue, counters) driven by the public operations, plus background fibers
+ * that only run on slow paths: connection creation and destruction (through
+ * the DynamicSupervisor), the checkout-timeout sweeper, the idle reaper, the
+ * background health checks and the connect backoff. Checkout and checkin of an
+ * idle connection never leave this file's synchronous code.
+ *
+ * Every deadline and interval is read from the Clock's *monotonic* reading
+ * (`performance.now()` when the default Clock is in use, the same source
+ * without a BigInt), so a wall-clock step (NTP, a VM resumed) changes nothing;
+ * wall time is only used for the timestamps of inspection events.
  *
  * @internal
  */
 import * as Cause from "effect/Cause"
-import type * as Clock from "effect/Clock"
-import type * as Context from "effect/Context"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -21,12 +26,16 @@ import { pipeArguments } from "effect/Pipeable"
 import * as Schedule from "effect/Schedule"
 import * as ChildSpec from "../../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../../Supervisor/DynamicSupervisor.ts"
+import * as Inspect from "../../internal/inspect.ts"
 
 // ---- errors ------------------------------------------------------------------
 
 /**
- * A caller waited `checkoutTimeout` in the queue of a pool that was at
- * capacity and got no connection. It took nothing: the pool is as before.
+ * A caller waited `checkoutTimeout` and got no connection: the pool was at
+ * capacity, or it could not open a connection (the database was down) and
+ * was backing off. It took nothing: the pool is as before. When connects were
+ * failing, `cause` is the last connect failure (the `connect` error, or the
+ * defect it died with).
  *
  * @category errors
  * @since 0.1.0
@@ -36,9 +45,14 @@ export class PoolTimeout extends Data.TaggedError("PoolTimeout")<{
   readonly pool: string
   /** How long the caller waited, in milliseconds. */
   readonly waitedMillis: number
+  /** The last connect failure, when the pool's connects were failing while the caller waited. */
+  readonly cause?: unknown
 }> {
   override get message(): string {
-    return `pool ${JSON.stringify(this.pool)}: no connection became free within ${this.waitedMillis} ms`
+    const base = `pool ${JSON.stringify(this.pool)}: no connection became free within ${this.waitedMillis} ms`
+    if (this.cause === undefined) return base
+    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `${base} (last connect failure: ${reason})`
   }
 }
 
@@ -86,15 +100,25 @@ export class Conn<A> {
   /** connect succeeded (it counts as created and open) */
   opened = false
   child: DynamicSupervisor.Child<Conn<A>> | undefined = undefined
+  /** monotonic ms */
   idleSince = 0
+  /** monotonic ms of the last passed health check (or of the connect) */
+  checkedAt = 0
+  /** wall ms when the connect succeeded (inspection) */
+  startedAt = 0
   /** invalidated while leased: destroy when returned */
   invalid = false
+  /** its `run` body ended: it is dead, whatever its state says; never handed out again */
+  dead = false
   /** handed out straight from a creation: no health check needed */
   fresh = true
   /** bumped on every lease, so a stale checkin is recognised */
   lease = 0
   /** the pool-wide number of this connection's latest lease (lease order, for tests) */
   leaseSeq = 0
+  /** how its incarnation ended (inspection) */
+  exit: Exit.Exit<unknown, unknown> | undefined = undefined
+  constructor(readonly seq: number) {}
 }
 
 /** @internal */
@@ -106,6 +130,9 @@ export interface Waiter<A> {
   conn: Conn<A> | undefined
   /** a connection is being created for this caller: the checkout timeout does not apply */
   exempt: boolean
+  /** the connection it was handed came back from another borrower: health-check it before use */
+  handedOff: boolean
+  /** monotonic ms */
   readonly enqueuedAt: number
 }
 
@@ -140,7 +167,18 @@ export interface Config<A, E> {
   readonly drainTimeoutMillis: number
 }
 
+/** The largest `max` accepted: no process holds 2^31 connections. @internal */
+export const maxConnections = 2 ** 31 - 1
+
+/**
+ * At most this many connects in flight to keep `min` connections open: a large
+ * `min` is opened in batches, never in one synchronous loop. @internal
+ */
+export const minBatch = 64
+
 // ---- metrics -------------------------------------------------------------------
+
+const waitBoundaries = Metric.exponentialBoundaries({ start: 1, factor: 2, count: 16 })
 
 /** The metric definitions; `attributes` is given per pool (set at construction, not per update). @internal */
 const defineMetrics = (attributes?: Metric.Metric.Attributes) => ({
@@ -153,7 +191,7 @@ const defineMetrics = (attributes?: Metric.Metric.Attributes) => ({
   waiting: Metric.gauge("effect_otp_pool_waiting", { description: "callers waiting for a connection", attributes }),
   waitTime: Metric.histogram("effect_otp_pool_wait_millis", {
     description: "how long callers that had to wait waited for a connection (ms)",
-    boundaries: Metric.exponentialBoundaries({ start: 1, factor: 2, count: 16 }),
+    boundaries: waitBoundaries,
     attributes
   }),
   created: Metric.counter("effect_otp_pool_created_total", {
@@ -181,7 +219,82 @@ const defineMetrics = (attributes?: Metric.Metric.Attributes) => ({
 /** @internal */
 export const metrics = defineMetrics()
 
+type Hooks = Metric.Metric.Hooks<any, any>
+
+/** The state Effect already keeps for a metric series in this context (read before replacing it). */
+const stateOf = (metric: Metric.Metric<any, any>, context: Context.Context<never>): unknown => {
+  const hook = (metric as unknown as { hook?: (c: Context.Context<never>) => Hooks }).hook
+  if (typeof hook !== "function") return undefined
+  try {
+    return hook.call(metric, context)?.get(context)
+  } catch {
+    return undefined
+  }
+}
+
+const constVoid = (): void => {}
+
+/**
+ * The wait-time histogram as plain numbers: a bucket search per waited
+ * checkout and nothing else (Effect's series would add a registry look-up).
+ */
+class Histogram {
+  count = 0
+  sum = 0
+  min = Number.MAX_VALUE
+  max = -Number.MAX_VALUE
+  /** per bucket, not cumulative */
+  readonly counts: Array<number>
+  constructor(readonly bounds: ReadonlyArray<number>) {
+    this.counts = new Array(bounds.length).fill(0)
+  }
+  observe(value: number): void {
+    const bounds = this.bounds
+    let i = 0
+    while (i < bounds.length - 1 && !(value <= bounds[i]!)) i++
+    this.counts[i]!++
+    this.count++
+    this.sum += value
+    if (value < this.min) this.min = value
+    if (value > this.max) this.max = value
+  }
+  seed(state: unknown): void {
+    const h = state as
+      | { buckets?: ReadonlyArray<readonly [number, number]>; count: number; sum: number; min: number; max: number }
+      | undefined
+    if (h === undefined || typeof h.count !== "number" || h.count === 0 || !Array.isArray(h.buckets)) return
+    let previous = 0
+    for (const [bound, cumulated] of h.buckets) {
+      const i = this.bounds.indexOf(bound)
+      if (i >= 0) this.counts[i]! += cumulated - previous
+      previous = cumulated
+    }
+    this.count += h.count
+    this.sum += h.sum
+    this.min = Math.min(this.min, h.min)
+    this.max = Math.max(this.max, h.max)
+  }
+  state() {
+    const buckets: Array<[number, number]> = []
+    let cumulated = 0
+    for (let i = 0; i < this.bounds.length; i++) {
+      cumulated += this.counts[i]!
+      buckets.push([this.bounds[i]!, cumulated])
+    }
+    return { buckets, count: this.count, min: this.min, max: this.max, sum: this.sum }
+  }
+}
+
+const counterBase = (state: unknown): number => {
+  const c = state as { count?: unknown } | undefined
+  return typeof c?.count === "number" ? c.count : 0
+}
+
+// ---- backoff -------------------------------------------------------------------
+
 const defaultBackoffMillis = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 10_000)
+
+// ---- hand-off -------------------------------------------------------------------
 
 /** Completes a waiter, now or when it suspends. @internal */
 export const settle = <A>(w: Waiter<A>, effect: Effect.Effect<Conn<A>, any>): void => {
@@ -236,18 +349,67 @@ const maxDepth = 128
 const maxBatch = 4096
 const pending: Array<unknown> = []
 
+// ---- timers -----------------------------------------------------------------
+
+/**
+ * A background loop that sleeps until its next deadline, parks when it has
+ * none, and can be woken early when a deadline earlier than the one it sleeps
+ * for appears (`poke`).
+ */
+class Timer {
+  /** monotonic ms it waits for; Infinity while parked; -1 while it runs (it will see the new state itself) */
+  target = -1
+  wake: (() => void) | undefined = undefined
+  /** poked before its wake-up was registered */
+  poked = false
+  /** Wakes the loop if `due` comes before what it waits for (a parked loop: any due). */
+  poke(due: number): void {
+    if (!(due < this.target)) return
+    const wake = this.wake
+    if (wake === undefined) {
+      this.poked = true
+      return
+    }
+    this.wake = undefined
+    this.target = -1
+    wake()
+  }
+}
+
+const signal = (timer: Timer) =>
+  Effect.callback<void>((resume) => {
+    if (timer.poked) {
+      timer.poked = false
+      return resume(Effect.void)
+    }
+    timer.wake = () => resume(Effect.void)
+    return Effect.sync(() => {
+      timer.wake = undefined
+    })
+  })
+
 // ---- the pool ------------------------------------------------------------------
 
 /** @internal */
 export const TypeId = "~effect-otp/Pool"
 
+/**
+ * The class of Effect's default Clock: a pool on it reads `performance.now()`
+ * (the monotonic source of its `monotonicTimeNanosUnsafe`, as a number of ms
+ * without a BigInt); any other Clock, such as `TestClock`, is read through
+ * its own monotonic reading.
+ */
+const DefaultClock = (Context.get(Context.empty(), Clock.Clock) as object).constructor
+const performanceNow: (() => number) | undefined =
+  typeof globalThis.performance?.now === "function" ? () => globalThis.performance.now() : undefined
+
 /** @internal */
-export class PoolImpl<A, E> {
+export class PoolImpl<A, E> implements Inspect.Inspectable {
   readonly [TypeId] = TypeId
   state: "open" | "closing" | "closed" = "open"
   readonly idle: Array<Conn<A>> = []
   readonly byValue = new Map<A, Conn<A>>()
-  /** every opened connection not yet released */
+  /** every connection started (connecting or opened) and not yet released */
   readonly all = new Set<Conn<A>>()
   // FIFO waiter queue: array + head index, cancelled entries skipped lazily
   queue: Array<Waiter<A>> = []
@@ -261,20 +423,29 @@ export class PoolImpl<A, E> {
   created = 0
   destroyed = 0
   timeouts = 0
+  connectFailures = 0
   leases = 0
-  // connect backoff
-  backoffUntil = 0
+  seq = 0
+  // connect backoff: set by a failed connect, cleared by its timer
+  backingOff = false
   failures = 0
   lastFailure: Cause.Cause<E> | undefined = undefined
+  lastDelay: number | undefined = undefined
   step: ((now: number, input: number) => Effect.Effect<[unknown, Duration.Duration], unknown, unknown>) | undefined =
     undefined
   // background fibers
   readonly fibers = new Set<Fiber.Fiber<unknown, unknown>>()
-  wakeSweeper: (() => void) | undefined = undefined
-  wakeReaper: (() => void) | undefined = undefined
+  readonly sweeper = new Timer()
+  readonly reaper = new Timer()
+  readonly checker = new Timer()
   onDrained: (() => void) | undefined = undefined
-  gaugesDirty = false
+  readonly waits = new Histogram(waitBoundaries)
   readonly m: { readonly [K in keyof typeof metrics]: Metric.Metric<number, unknown> }
+  readonly registrations: Array<Metric.Registration> = []
+  /** monotonic milliseconds */
+  readonly now: () => number
+  listeners: Inspect.Listeners = undefined
+  readonly [Inspect.TypeId]: Inspect.Inspector
 
   constructor(
     readonly config: Config<A, E>,
@@ -282,9 +453,28 @@ export class PoolImpl<A, E> {
     readonly context: Context.Context<never>,
     readonly clock: Clock.Clock
   ) {
-    const attrs = { pool: config.name }
+    this.now =
+      clock.constructor === DefaultClock && performanceNow !== undefined
+        ? performanceNow
+        : () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
     // attributes fixed at construction: `withAttributes` would rebuild a context on every update
-    this.m = defineMetrics(attrs)
+    this.m = defineMetrics({ pool: config.name })
+    this.registerMetrics()
+    const self = this
+    this[Inspect.TypeId] = {
+      kind: "Pool",
+      name: config.name,
+      snapshot: () => self.snapshot(),
+      subscribe: (listener) => Inspect.addListener(self, listener),
+      childInspectors: () => {
+        const out: Array<Inspect.Inspector> = []
+        for (const conn of self.all) {
+          const i = conn.opened ? Inspect.inspectorOf(conn.value) : undefined
+          if (i !== undefined) out.push(i)
+        }
+        return out
+      }
+    }
   }
 
   get name(): string {
@@ -299,17 +489,18 @@ export class PoolImpl<A, E> {
     return { _id: "Pool", name: this.config.name, state: this.state, stats: this.stats() }
   }
 
-  now(): number {
+  wall(): number {
     return this.clock.currentTimeMillisUnsafe()
   }
 
   /** Runs `effect` in the background, from the next tick (never re-entering the caller). */
-  fork(effect: Effect.Effect<unknown, unknown, any>): void {
+  fork(effect: Effect.Effect<unknown, unknown, any>): Fiber.Fiber<unknown, unknown> {
     const fiber = Effect.runForkWith(this.context)(
       Effect.andThen(Effect.yieldNow, effect) as Effect.Effect<unknown, unknown>
     )
     this.fibers.add(fiber)
     fiber.addObserver(() => this.fibers.delete(fiber))
+    return fiber
   }
 
   stats(): Stats {
@@ -325,18 +516,57 @@ export class PoolImpl<A, E> {
     }
   }
 
-  /** Gauges are refreshed once per tick, not on every checkout. */
-  touch(): void {
-    if (this.gaugesDirty) return
-    this.gaugesDirty = true
-    queueMicrotask(() => {
-      this.gaugesDirty = false
-      const ctx = this.context
-      this.m.open.updateUnsafe(this.open, ctx)
-      this.m.idle.updateUnsafe(this.idle.length, ctx)
-      this.m.inUse.updateUnsafe(this.inUse, ctx)
-      this.m.waiting.updateUnsafe(this.waiting, ctx)
-    })
+  // ---- metrics ------------------------------------------------------------------
+
+  /**
+   * The pool's metrics are its own counters, registered as the state of their
+   * series (`Metric.registerUnsafe`): the gauges are computed when read and
+   * the counters and the histogram are plain numbers, so a checkout updates
+   * no metric at all (a waited one adds to the histogram). Counters and the
+   * histogram continue what an earlier pool of the same name counted.
+   */
+  registerMetrics(): void {
+    const ctx = this.context
+    const m = this.m
+    const gauge = (metric: Metric.Metric<number, unknown>, get: () => number) =>
+      this.registrations.push(
+        Metric.registerUnsafe(metric, ctx, { get: () => ({ value: get() }), update: constVoid, modify: constVoid })
+      )
+    gauge(m.open, () => this.open)
+    gauge(m.idle, () => this.idle.length)
+    gauge(m.inUse, () => this.inUse)
+    gauge(m.waiting, () => this.waiting)
+    const counter = (metric: Metric.Metric<number, unknown>, get: () => number) => {
+      const base = counterBase(stateOf(metric, ctx))
+      Metric.registerUnsafe(metric, ctx, {
+        get: () => ({ count: base + get(), incremental: true }),
+        update: constVoid,
+        modify: constVoid
+      })
+    }
+    counter(m.created, () => this.created)
+    counter(m.destroyed, () => this.destroyed)
+    counter(m.timeouts, () => this.timeouts)
+    counter(m.connectFailures, () => this.connectFailures)
+    this.waits.seed(stateOf(m.waitTime, ctx))
+    Metric.registerUnsafe(m.waitTime, ctx, { get: () => this.waits.state(), update: constVoid, modify: constVoid })
+  }
+
+  /** At close: the gauges go (they read 0 again), the counters keep their last figures without holding the pool. */
+  unregisterMetrics(): void {
+    for (const r of this.registrations) r.remove()
+    this.registrations.length = 0
+    const ctx = this.context
+    const m = this.m
+    const freeze = (metric: Metric.Metric<number, unknown>) => {
+      const state = stateOf(metric, ctx)
+      Metric.registerUnsafe(metric, ctx, { get: () => state, update: constVoid, modify: constVoid })
+    }
+    freeze(m.created)
+    freeze(m.destroyed)
+    freeze(m.timeouts)
+    freeze(m.connectFailures)
+    freeze(m.waitTime)
   }
 
   // ---- checkout ----------------------------------------------------------------
@@ -359,23 +589,25 @@ export class PoolImpl<A, E> {
    * The synchronous part of a checkout: an idle connection, an error, or a
    * waiter to suspend on.
    */
-  tryCheckout(): Conn<A> | Waiter<A> | PoolClosed | PoolFull | Cause.Cause<E> {
+  tryCheckout(): Conn<A> | Waiter<A> | PoolClosed | PoolFull {
     if (this.state !== "open") return new PoolClosed({ pool: this.config.name })
     const idle = this.idle
-    if (idle.length > 0) {
+    while (idle.length > 0) {
       const conn = this.config.strategy === "lifo" ? idle.pop()! : idle.shift()!
+      if (conn.dead) {
+        this.destroy(conn)
+        continue
+      }
       this.lease(conn)
       conn.fresh = false
       return conn
     }
     // a connect in flight that no earlier waiter will take serves this caller
     const covered = this.waiting < this.creating
-    const room = covered ? 0 : this.headroom() - this.uncovered()
-    if (room > 0 && this.now() < this.backoffUntil && this.lastFailure !== undefined) {
-      // it would get a new connection, but the database is failing: say so at once
-      return this.lastFailure
-    }
-    if (!covered && room <= 0 && this.waiting - this.exempt >= this.config.maxWaiting) {
+    // while backing off from failed connects, nothing is created: the caller waits
+    // (up to its checkout timeout) for the pool to reconnect
+    const create = !covered && !this.backingOff && this.headroom() - this.uncovered() > 0
+    if (!covered && !create && this.waiting - this.exempt >= this.config.maxWaiting) {
       return new PoolFull({ pool: this.config.name, maxWaiting: this.config.maxWaiting })
     }
     const waiter: Waiter<A> = {
@@ -384,21 +616,20 @@ export class PoolImpl<A, E> {
       result: undefined,
       conn: undefined,
       exempt: false,
+      handedOff: false,
       enqueuedAt: this.now()
     }
     this.queue.push(waiter)
     this.waiting++
-    if (covered || room > 0) {
+    if (covered || create) {
       // a connection is being made for it: the checkout timeout does not apply (#84)
       waiter.exempt = true
       this.exempt++
-      if (!covered) this.spawn()
-    } else if (this.wakeSweeper !== undefined) {
-      const wake = this.wakeSweeper
-      this.wakeSweeper = undefined
-      wake()
+      if (create) this.spawn()
+    } else {
+      // FIFO: its deadline is the latest, so only a parked sweeper wakes
+      this.sweeper.poke(waiter.enqueuedAt + this.config.checkoutTimeoutMillis)
     }
-    this.touch()
     return waiter
   }
 
@@ -407,7 +638,6 @@ export class PoolImpl<A, E> {
     conn.lease++
     conn.leaseSeq = ++this.leases
     this.inUse++
-    this.touch()
   }
 
   /** The first waiter still waiting, removed from the queue. */
@@ -439,7 +669,6 @@ export class PoolImpl<A, E> {
   took(w: Waiter<A>): Waiter<A> {
     this.waiting--
     if (w.exempt) this.exempt--
-    this.touch()
     return w
   }
 
@@ -453,7 +682,6 @@ export class PoolImpl<A, E> {
         // a creation started for it goes on (D5): its connection serves the next waiter or goes idle
       }
       this.resetQueue()
-      this.touch()
       return
     }
     if (w.state === "served" && w.conn !== undefined) {
@@ -463,30 +691,34 @@ export class PoolImpl<A, E> {
     }
   }
 
-  /** Hands a connection that became available to the oldest waiter, or makes it idle. */
+  /**
+   * Hands a connection that became available to the oldest waiter, or makes it
+   * idle. A connection whose body ended (dead) goes nowhere but away.
+   */
   deliver(conn: Conn<A>): void {
-    if (this.state !== "open") {
+    if (this.state !== "open" || conn.dead) {
       this.destroy(conn)
       return
     }
     const w = this.dequeue()
     if (w !== undefined) {
+      const fresh = conn.fresh
+      conn.fresh = false
       this.lease(conn)
       w.state = "served"
       w.conn = conn
-      const waited = this.now() - w.enqueuedAt
-      this.m.waitTime.updateUnsafe(waited, this.context)
+      w.handedOff = !fresh
+      this.waits.observe(this.now() - w.enqueuedAt)
       settle(w, Effect.succeed(conn))
       return
     }
     conn.state = "idle"
-    conn.idleSince = this.now()
+    const now = this.now()
+    conn.idleSince = now
     this.idle.push(conn)
-    this.touch()
-    if (this.wakeReaper !== undefined && this.live() > this.config.min) {
-      const wake = this.wakeReaper
-      this.wakeReaper = undefined
-      wake()
+    if (this.live() > this.config.min) this.reaper.poke(now + this.config.idleTimeoutMillis)
+    if (this.config.healthCheckIntervalMillis !== Infinity) {
+      this.checker.poke(conn.checkedAt + this.config.healthCheckIntervalMillis)
     }
   }
 
@@ -497,7 +729,7 @@ export class PoolImpl<A, E> {
    */
   checkin(conn: Conn<A>, lease: number, failure: Cause.Cause<unknown> | undefined): Effect.Effect<void> | undefined {
     if (conn.state !== "leased" || conn.lease !== lease) return undefined
-    if (conn.invalid) {
+    if (conn.invalid || conn.dead) {
       this.unlease(conn)
       this.destroy(conn)
       return undefined
@@ -538,6 +770,11 @@ export class PoolImpl<A, E> {
     this.destroy(conn)
   }
 
+  /** A health check passed. */
+  passed(conn: Conn<A>): void {
+    conn.checkedAt = this.now()
+  }
+
   invalidate(value: A): void {
     const conn = this.byValue.get(value)
     if (conn === undefined) return
@@ -553,25 +790,48 @@ export class PoolImpl<A, E> {
     if (i >= 0) this.idle.splice(i, 1)
   }
 
+  /**
+   * Its `run` body ended: the connection is dead from now on, before its Scope
+   * has closed. An idle one is closed at once; a leased one when it comes back
+   * (its borrower is not interrupted); it never reaches another caller.
+   */
+  died(conn: Conn<A>): void {
+    conn.dead = true
+    if (conn.state === "idle") {
+      this.removeIdle(conn)
+      this.destroy(conn)
+    }
+  }
+
   // ---- creation --------------------------------------------------------------
 
   /** Starts one connection as a supervised child whose handle is its record. */
   spawn(): void {
     this.creating++
-    const conn = new Conn<A>()
+    const conn = new Conn<A>(++this.seq)
+    this.all.add(conn)
     const self = this
     const config = this.config
     const userRun = config.run
     const spec = ChildSpec.make({
-      id: config.name,
+      id: `${config.name}/${conn.seq}`,
       start: Effect.gen(function* () {
         // registered first, so it runs last: after every resource `connect` acquired is released
-        yield* Effect.addFinalizer(() => Effect.sync(() => self.released(conn)))
+        yield* Effect.addFinalizer((exit) => Effect.sync(() => self.released(conn, exit)))
         conn.value = yield* config.connect
         self.opened(conn)
         return conn
       }),
-      run: userRun === undefined ? undefined : () => userRun(conn.value),
+      run:
+        userRun === undefined
+          ? undefined
+          : () =>
+              Effect.onExit(userRun(conn.value), (exit) =>
+                Effect.sync(() => {
+                  conn.exit = exit
+                  self.died(conn)
+                })
+              ),
       restart: "temporary",
       shutdown: config.closeTimeout
     }) as ChildSpec.ChildSpec<Conn<A>, E, never>
@@ -586,30 +846,31 @@ export class PoolImpl<A, E> {
   /** Called inside the child's fiber when `connect` succeeded. */
   opened(conn: Conn<A>): void {
     conn.opened = true
+    conn.checkedAt = this.now()
+    conn.startedAt = this.wall()
     this.creating--
     this.open++
     this.created++
     this.byValue.set(conn.value, conn)
-    this.all.add(conn)
-    this.m.created.modifyUnsafe(1, this.context)
     this.failures = 0
     this.step = undefined
-    this.backoffUntil = 0
     this.lastFailure = undefined
-    this.touch()
   }
 
   started(conn: Conn<A>, exit: Exit.Exit<DynamicSupervisor.Child<Conn<A>>, unknown>): Effect.Effect<void> {
     if (Exit.isSuccess(exit)) {
       conn.child = exit.value
+      if (this.listeners !== undefined) this.emitStarted(conn)
       if (conn.state === "starting") this.deliver(conn)
       else if (conn.state === "closing") this.terminate(conn)
+      // a large `min` is opened in batches: this one is done, start the next
+      if (this.state === "open" && this.live() + this.creating < this.config.min) this.refill()
       return Effect.void
     }
     // start failed; its Scope is closed (#69)
     if (!conn.opened) {
       this.creating--
-      this.touch()
+      this.all.delete(conn)
     }
     if (this.state !== "open") {
       this.checkDrained()
@@ -620,32 +881,36 @@ export class PoolImpl<A, E> {
     return this.connectFailed(cause)
   }
 
+  /**
+   * A connect failed. Nobody is failed for it: the waiters keep waiting, each
+   * up to its checkout timeout, while the pool backs off and connects again
+   * (their `PoolTimeout` carries the last failure). The waiters a connect
+   * was being made for count their timeout again, from when they queued.
+   */
   connectFailed(cause: Cause.Cause<E>): Effect.Effect<void> {
-    this.m.connectFailures.modifyUnsafe(1, this.context)
-    const now = this.now()
-    const wasBackingOff = now < this.backoffUntil
+    this.connectFailures++
     this.lastFailure = cause
-    // the waiters the pool would have created a connection for get the failure instead (#68);
-    // with no connection open and none coming, that is every waiter: there is nothing else to wait for
-    let fail = this.live() === 0 && this.creating === 0 ? this.waiting : Math.min(this.headroom(), this.uncovered())
-    const failed: Array<Waiter<A>> = []
-    while (fail > 0) {
-      const w = this.dequeue()
-      if (w === undefined) break
-      fail--
-      w.state = "cancelled"
-      failed.push(w)
+    // waiters beyond the connects still in flight are no longer covered: their timeout applies again
+    let excess = this.exempt - this.creating
+    if (excess > 0) {
+      const q = this.queue
+      for (let i = q.length - 1; i >= this.head && excess > 0; i--) {
+        const w = q[i]!
+        if (w.state === "waiting" && w.exempt) {
+          w.exempt = false
+          this.exempt--
+          excess--
+        }
+      }
+      // their deadlines may come before what the sweeper sleeps for
+      this.sweeper.poke(-Infinity)
     }
-    if (wasBackingOff) {
-      // concurrent failures of one outage count once
-      for (const w of failed) settle(w, Effect.failCause(cause))
-      return Effect.void
-    }
+    // concurrent failures of one outage count once
+    if (this.backingOff) return Effect.void
+    this.backingOff = true
     this.failures++
     const attempt = this.failures
-    // backing off from now on; the schedule decides until when
-    this.backoffUntil = Infinity
-    for (const w of failed) settle(w, Effect.failCause(cause))
+    const now = this.now()
     return Effect.gen({ self: this }, function* () {
       let millis: number
       const schedule = this.config.connectBackoff
@@ -657,21 +922,23 @@ export class PoolImpl<A, E> {
         millis = Exit.isSuccess(result) ? Duration.toMillis(result.value[1]) : (this.lastDelay ?? 0)
       }
       this.lastDelay = millis
-      this.backoffUntil = now + millis
       this.fork(
         Effect.andThen(
           Effect.sleep(millis),
-          Effect.sync(() => this.refill())
+          Effect.sync(() => {
+            this.backingOff = false
+            this.refill()
+          })
         )
       )
     }).pipe(Effect.provideContext(this.context)) as Effect.Effect<void>
   }
-  lastDelay: number | undefined = undefined
 
   /** Starts the creations the waiters and `min` call for (not while backing off). */
   refill(): void {
-    if (this.state !== "open" || this.now() < this.backoffUntil) return
-    let n = Math.min(this.headroom(), this.uncovered())
+    if (this.state !== "open" || this.backingOff) return
+    const headroom = this.headroom()
+    let n = Math.min(headroom, this.uncovered())
     // mark the oldest uncovered waiters exempt from the timeout: a connection is being made for them
     if (n > 0) {
       let k = n
@@ -685,7 +952,7 @@ export class PoolImpl<A, E> {
       }
     }
     const belowMin = this.config.min - (this.live() + this.creating + n)
-    if (belowMin > 0) n += Math.min(belowMin, this.headroom() - n)
+    if (belowMin > 0) n += Math.max(0, Math.min(belowMin, headroom - n, minBatch - this.creating - n))
     for (let i = 0; i < n; i++) this.spawn()
   }
 
@@ -696,7 +963,6 @@ export class PoolImpl<A, E> {
     if (conn.state === "closing" || conn.state === "closed") return
     conn.state = "closing"
     this.closing++
-    this.touch()
     if (conn.child !== undefined) this.terminate(conn)
     // else: still inside startChild; `started` terminates it when it returns
   }
@@ -706,13 +972,13 @@ export class PoolImpl<A, E> {
       DynamicSupervisor.terminateChild(this.sup, conn.child!).pipe(
         Effect.ignore,
         // a close that was abandoned after closeTimeout still frees the slot
-        Effect.ensuring(Effect.sync(() => this.released(conn)))
+        Effect.ensuring(Effect.sync(() => this.released(conn, undefined)))
       )
     )
   }
 
   /** The connection's Scope has closed (or its close was abandoned). Idempotent. */
-  released(conn: Conn<A>): void {
+  released(conn: Conn<A>, exit: Exit.Exit<unknown, unknown> | undefined): void {
     const prev = conn.state
     if (prev === "closed") return
     conn.state = "closed"
@@ -727,92 +993,134 @@ export class PoolImpl<A, E> {
     this.destroyed++
     if (this.byValue.get(conn.value) === conn) this.byValue.delete(conn.value)
     this.all.delete(conn)
-    this.m.destroyed.modifyUnsafe(1, this.context)
-    this.touch()
+    if (this.listeners !== undefined) this.emitExited(conn, exit)
     if (this.state === "open") this.refill()
     else this.checkDrained()
   }
 
   // ---- timers -----------------------------------------------------------------
 
-  /** Fails the waiters whose checkout timeout passed; returns ms to the next deadline, or -1. */
+  /** Fails the waiters whose checkout timeout passed; returns when the next one is due, or Infinity. */
   sweep(): number {
     const timeout = this.config.checkoutTimeoutMillis
     const now = this.now()
     const q = this.queue
     const expired: Array<Waiter<A>> = []
-    let next = -1
+    let next = Infinity
     for (let i = this.head; i < q.length; i++) {
       const w = q[i]!
       if (w.state !== "waiting" || w.exempt) continue
       const due = w.enqueuedAt + timeout
       if (due > now) {
-        next = due - now
+        // deadlines come in queue order
+        next = due
         break
       }
       w.state = "cancelled"
       this.waiting--
       this.timeouts++
-      this.m.timeouts.modifyUnsafe(1, this.context)
       expired.push(w)
     }
     this.resetQueue()
-    this.touch()
-    for (const w of expired) {
-      settle(w, Effect.fail(new PoolTimeout({ pool: this.config.name, waitedMillis: now - w.enqueuedAt })))
+    if (expired.length > 0) {
+      const failure = this.lastFailure === undefined ? undefined : Cause.squash(this.lastFailure)
+      for (const w of expired) {
+        const waitedMillis = Math.round(now - w.enqueuedAt)
+        settle(
+          w,
+          Effect.fail(
+            failure === undefined
+              ? new PoolTimeout({ pool: this.config.name, waitedMillis })
+              : new PoolTimeout({ pool: this.config.name, waitedMillis, cause: failure })
+          )
+        )
+      }
     }
     return next
   }
 
-  /** Closes idle connections above `min` whose idle timeout passed; returns ms to the next deadline, or -1. */
+  /** Closes idle connections above `min` whose idle timeout passed; returns when the next one is due, or Infinity. */
   reap(): number {
     const timeout = this.config.idleTimeoutMillis
     const now = this.now()
     while (this.idle.length > 0 && this.live() > this.config.min) {
       const oldest = this.idle[0]!
       const due = oldest.idleSince + timeout
-      if (due > now) return due - now
+      if (due > now) return due
       this.idle.shift()
       this.destroy(oldest)
     }
-    return -1
+    return Infinity
   }
 
-  timerLoop(run: () => number, park: (wake: () => void) => void): Effect.Effect<never> {
-    const parked = Effect.callback<void>((resume) => {
-      park(() => resume(Effect.void))
-    })
+  /**
+   * Runs `run` (which returns the next deadline, monotonic ms, or Infinity),
+   * sleeps until that deadline or parks, and runs again; `poke` on the timer
+   * wakes it early.
+   */
+  timerLoop(timer: Timer, run: () => number | Effect.Effect<number>): Effect.Effect<never> {
     return Effect.forever(
       Effect.suspend(() => {
-        const next = run()
-        return next < 0 ? parked : Effect.sleep(next)
+        timer.target = -1
+        timer.wake = undefined
+        timer.poked = false
+        const r = run()
+        return typeof r === "number" ? this.wait(timer, r) : Effect.flatMap(r, (next) => this.wait(timer, next))
       })
     )
   }
 
+  wait(timer: Timer, next: number): Effect.Effect<void> {
+    if (next === Infinity) {
+      timer.target = Infinity
+      return signal(timer)
+    }
+    const millis = next - this.now()
+    if (millis <= 0) return Effect.yieldNow
+    timer.target = next
+    return Effect.raceFirst(Effect.sleep(millis), signal(timer))
+  }
+
   /**
-   * Checks the idle connections one at a time (the others stay available);
-   * a dead one is closed and replaced on demand, a live one goes back with its
-   * idle time kept, so checks never keep a connection from being reaped.
+   * Background health checks: each idle connection is checked once
+   * `healthCheckInterval` has passed since its last passed check (on checkout
+   * or here) or its connect, one at a time (the others stay available). A dead
+   * one is closed and replaced on demand, a live one goes back with its idle
+   * time kept, so checks never keep a connection from being reaped. Returns
+   * when the next connection is due, or Infinity (parked) when none is idle.
    */
-  checkIdle(): Effect.Effect<void> {
+  checkIdle(): Effect.Effect<number> {
     const check = this.config.healthCheck!
-    return Effect.suspend(() =>
-      Effect.forEach(
-        [...this.idle],
-        (conn) =>
-          Effect.suspend(() => {
-            if (conn.state !== "idle" || this.state !== "open") return Effect.void
-            this.removeIdle(conn)
-            const since = conn.idleSince
-            this.lease(conn)
-            return Effect.flatMap(Effect.exit(check(conn.value)), (exit) =>
-              Effect.sync(() => this.checked(conn, since, Exit.isSuccess(exit)))
-            )
-          }),
-        { discard: true }
+    const interval = this.config.healthCheckIntervalMillis
+    return Effect.suspend(() => {
+      const now = this.now()
+      const due: Array<Conn<A>> = []
+      let next = Infinity
+      for (const conn of this.idle) {
+        const at = conn.checkedAt + interval
+        if (at <= now) due.push(conn)
+        else if (at < next) next = at
+      }
+      if (due.length === 0) return Effect.succeed(next)
+      return Effect.as(
+        Effect.forEach(
+          due,
+          (conn) =>
+            Effect.suspend(() => {
+              if (conn.state !== "idle" || this.state !== "open") return Effect.void
+              this.removeIdle(conn)
+              const since = conn.idleSince
+              this.lease(conn)
+              return Effect.flatMap(Effect.exit(check(conn.value)), (exit) =>
+                Effect.sync(() => this.checked(conn, since, Exit.isSuccess(exit)))
+              )
+            }),
+          { discard: true }
+        ),
+        // look again at once: others may have come due meanwhile
+        this.now()
       )
-    ).pipe(Effect.provideContext(this.context)) as Effect.Effect<void>
+    }).pipe(Effect.provideContext(this.context)) as Effect.Effect<number>
   }
 
   checked(conn: Conn<A>, idleSince: number, alive: boolean): void {
@@ -821,8 +1129,9 @@ export class PoolImpl<A, E> {
       this.discard(conn)
       return
     }
+    this.passed(conn)
     this.unlease(conn)
-    if (this.state !== "open" || this.waiting > 0) {
+    if (this.state !== "open" || this.waiting > 0 || conn.dead) {
       this.deliver(conn)
       return
     }
@@ -832,39 +1141,106 @@ export class PoolImpl<A, E> {
     let i = 0
     while (i < this.idle.length && this.idle[i]!.idleSince <= idleSince) i++
     this.idle.splice(i, 0, conn)
-    this.touch()
-    if (this.wakeReaper !== undefined && this.live() > this.config.min) {
-      const wake = this.wakeReaper
-      this.wakeReaper = undefined
-      wake()
-    }
+    if (this.live() > this.config.min) this.reaper.poke(idleSince + this.config.idleTimeoutMillis)
   }
 
   start(): void {
     if (this.config.checkoutTimeoutMillis !== Infinity) {
-      this.fork(
-        this.timerLoop(
-          () => this.sweep(),
-          (wake) => {
-            this.wakeSweeper = wake
-          }
-        )
-      )
+      this.fork(this.timerLoop(this.sweeper, () => this.sweep()))
     }
     if (this.config.idleTimeoutMillis !== Infinity) {
-      this.fork(
-        this.timerLoop(
-          () => this.reap(),
-          (wake) => {
-            this.wakeReaper = wake
-          }
+      this.fork(this.timerLoop(this.reaper, () => this.reap()))
+    }
+    if (this.config.healthCheck !== undefined && this.config.healthCheckIntervalMillis !== Infinity) {
+      this.fork(this.timerLoop(this.checker, () => this.checkIdle()))
+    }
+    this.refill()
+  }
+
+  // ---- inspection ---------------------------------------------------------------
+
+  snapshot(): Inspect.NodeSnapshot {
+    const children: Array<Inspect.NodeSnapshot> = []
+    for (const conn of this.all) {
+      const state: Inspect.NodeState =
+        conn.state === "starting"
+          ? "starting"
+          : conn.state === "closing"
+            ? "stopping"
+            : conn.state === "closed"
+              ? "stopped"
+              : "running"
+      children.push(
+        Inspect.childNode(
+          {
+            kind: "Connection",
+            type: "worker",
+            id: `${this.config.name}/${conn.seq}`,
+            pid: conn.child?.pid,
+            state,
+            restarts: 0,
+            startedAt: conn.opened ? conn.startedAt : undefined
+          },
+          conn.opened ? conn.value : undefined
         )
       )
     }
-    if (this.config.healthCheck !== undefined && this.config.healthCheckIntervalMillis !== Infinity) {
-      this.fork(Effect.forever(Effect.andThen(Effect.sleep(this.config.healthCheckIntervalMillis), this.checkIdle())))
+    return {
+      kind: "Pool",
+      type: "supervisor",
+      name: this.config.name,
+      id: this.config.name,
+      state: this.state === "open" ? "running" : this.state === "closing" ? "stopping" : "stopped",
+      restarts: 0,
+      counts: {
+        specs: this.all.size,
+        active: this.all.size,
+        supervisors: 0,
+        workers: this.all.size
+      },
+      stats: {
+        open: this.open,
+        idle: this.idle.length,
+        inUse: this.inUse,
+        waiting: this.waiting,
+        creating: this.creating,
+        created: this.created,
+        destroyed: this.destroyed,
+        timeouts: this.timeouts,
+        connectFailures: this.connectFailures,
+        max: this.config.max,
+        min: this.config.min,
+        backingOff: this.backingOff
+      },
+      children
     }
-    this.refill()
+  }
+
+  emitStarted(conn: Conn<A>): void {
+    Inspect.emit(this.listeners!, {
+      _tag: "Started",
+      supervisor: this.config.name,
+      supervisorKind: "Pool",
+      id: `${this.config.name}/${conn.seq}`,
+      pid: conn.child?.pid,
+      at: this.wall()
+    })
+  }
+
+  emitExited(conn: Conn<A>, scopeExit: Exit.Exit<unknown, unknown> | undefined): void {
+    // its body's end says why it died; otherwise the pool closed it
+    const exit = conn.exit ?? scopeExit
+    const crashed = exit !== undefined && Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
+    Inspect.emit(this.listeners!, {
+      _tag: "Exited",
+      supervisor: this.config.name,
+      supervisorKind: "Pool",
+      id: `${this.config.name}/${conn.seq}`,
+      pid: conn.child?.pid,
+      at: this.wall(),
+      reason: crashed ? "crash" : conn.exit !== undefined && Exit.isSuccess(conn.exit) ? "normal" : "shutdown",
+      cause: crashed ? Cause.pretty((exit as Exit.Failure<unknown, unknown>).cause) : undefined
+    })
   }
 
   // ---- closing ---------------------------------------------------------------
@@ -920,7 +1296,7 @@ export class PoolImpl<A, E> {
         wait,
         Effect.suspend(() => {
           this.state = "closed"
-          this.touch()
+          this.unregisterMetrics()
           const fibers = [...this.fibers]
           return Fiber.interruptAll(fibers)
         })

@@ -287,6 +287,8 @@ export interface Self<Rpcs extends Rpc.Any> {
  */
 export class CurrentServer extends Context.Service<CurrentServer, Runtime>()("effect-otp/Server/CurrentServer") {}
 
+internal.setCurrentServerKey(CurrentServer as unknown as Context.Key<unknown, Runtime>)
+
 /**
  * The running server, typed by a definition's protocol, for `init` and for
  * code that a handler calls.
@@ -977,30 +979,42 @@ const decodeCapacity = (value: number | undefined, fallback: number): number | I
   return capacity
 }
 
-/** Starts an incarnation in the Scope of the current fiber (the child's). */
+/**
+ * Starts an incarnation in the Scope of the current fiber (the child's). The
+ * Scope's first finalizer (so the last to run) marks the incarnation closed
+ * for `stop`. A supervised server is shut down by its body's interruption,
+ * before the Scope closes (see `awaitDown`); an unsupervised one (`ownScope`)
+ * by a finalizer added after init, so either way the handlers stop before
+ * what init acquired is released.
+ */
 const startIn = <Rpcs extends Rpc.Any, Args, E, R>(
   definition: Definition<string, Rpcs, Args, E, R>,
   args: Args,
   capacity: number | InvalidOptions,
-  watch: (server: internal.ServerImpl) => void
+  watch: ((server: internal.ServerImpl) => void) | undefined
 ): Effect.Effect<ServerRef<Rpcs>, E | InvalidOptions, R | Scope.Scope> =>
   Effect.withFiber<ServerRef<Rpcs>, E | InvalidOptions, R | Scope.Scope>((fiber) => {
     if (definition.invalid !== undefined) return Effect.fail(definition.invalid)
     if (capacity instanceof InvalidOptions) return Effect.fail(capacity)
     const scope = Context.getUnsafe(fiber.context, ScopeTag)
     const server = new internal.ServerImpl(definition.name, capacity, scope, downError)
-    server.setContext(Context.add(fiber.context, CurrentServer, server))
-    watch(server)
+    server.setContext(fiber.context)
+    if (watch !== undefined) watch(server)
     const init = Effect.provideService(
       definition.init(args) as Effect.Effect<Record<string, internal.AnyHandler>, E, R | Scope.Scope | CurrentServer>,
       CurrentServer,
       server as Runtime
     )
-    const ready = (handlers: Record<string, internal.AnyHandler>) =>
-      Effect.map(Scope.addFinalizer(scope, server.shutdown()), () => {
+    const ready = (handlers: Record<string, internal.AnyHandler>) => {
+      if (watch === undefined) {
+        server.ready(handlers)
+        return Effect.succeed(server as unknown as ServerRef<Rpcs>)
+      }
+      return Effect.map(Scope.addFinalizer(scope, server.shutdown()), () => {
         server.ready(handlers)
         return server as unknown as ServerRef<Rpcs>
       })
+    }
     return Effect.andThen(
       Scope.addFinalizer(
         scope,
@@ -1010,11 +1024,17 @@ const startIn = <Rpcs extends Rpc.Any, Args, E, R>(
     )
   })
 
-/** The child's body: alive until the incarnation ends, then exits as its reason says. */
+/**
+ * The child's body: alive until the incarnation ends, then exits as its
+ * reason says. Interrupted (its supervisor stops it), it shuts the server
+ * down first: waiting callers fail with ServerDown, the running handler is
+ * interrupted and awaited, before the Scope's finalizers run.
+ */
 const awaitDown = (server: internal.ServerImpl): Effect.Effect<void, unknown> =>
   Effect.callback<void, unknown>((resume) => {
     if (server.down !== undefined) return resume(internal.exitOf(server.down))
     server.onDown = (reason) => resume(internal.exitOf(reason))
+    return server.shutdown()
   })
 
 /**
@@ -1067,15 +1087,13 @@ export const childSpec = <Rpcs extends Rpc.Any, Args, E, R>(
       definition,
       args[0] as Args,
       decodeCapacity(options?.mailboxCapacity, definition.mailboxCapacity),
-      constVoid
+      undefined
     ),
     run: (ref) => awaitDown(ref as unknown as internal.ServerImpl),
     restart: options?.restart,
     shutdown: options?.shutdown
   })
 }
-
-const constVoid = (): void => {}
 
 /**
  * Starts a server that is not supervised, for the length of the current

@@ -98,13 +98,21 @@ export const exitOf = (reason: DownReason): Exit.Exit<void, unknown> =>
 
 let nextId = 0
 
+let currentServerKey: Context.Key<unknown, Runtime> | undefined
+/** Set once by the public module, which defines the CurrentServer service (kept there with its docs). @internal */
+export const setCurrentServerKey = (key: Context.Key<unknown, Runtime>): void => {
+  currentServerKey = key
+}
+
 const dispatchers = new WeakMap<Scheduler.Scheduler, Scheduler.SchedulerDispatcher>()
 
 /** @internal */
 export class ServerImpl implements Runtime {
-  readonly [RefTypeId] = RefTypeId
-  readonly id: string
-  context: Context.Context<never> = Context.empty()
+  declare readonly [RefTypeId]: typeof RefTypeId
+  /** the child's context (its Scope, annotations, services) */
+  base: Context.Context<never> = Context.empty()
+  /** `base` with CurrentServer: built at the first message, so an idle server holds no copy of its context */
+  ctx: Context.Context<never> | undefined = undefined
   handlers: Record<string, AnyHandler> | undefined = undefined
   /** a handler is running, the server is starting, or a drain owns the mailbox */
   busy = true
@@ -132,18 +140,28 @@ export class ServerImpl implements Runtime {
   tracer: Tracer.Tracer | undefined = undefined
   /** the Clock spans are timed with, when span timing is on */
   spanClock: Clock.Clock | undefined = undefined
+  readonly pid: number
   constructor(
     readonly name: string,
     readonly capacity: number,
     readonly scope: Scope.Scope,
     readonly downError: DownError
   ) {
-    this.id = String(++nextId)
+    this.pid = ++nextId
   }
 
-  /** Sets the server's context (the child's, with `CurrentServer`) and what is read from it once. */
+  get id(): string {
+    return String(this.pid)
+  }
+
+  /** The context handlers run in: the child's, with `CurrentServer`. */
+  get context(): Context.Context<never> {
+    return (this.ctx ??= Context.add(this.base, currentServerKey!, this as Runtime) as Context.Context<never>)
+  }
+
+  /** Sets the server's base context (the child's) and what is read from it once. */
   setContext(context: Context.Context<never>): void {
-    this.context = context
+    this.base = context
     this.kind = kindOf(this.name, context)
     this.now = monotonicMillis(context)
     // spans only when they go somewhere: tracing on and a tracer other than
@@ -234,7 +252,7 @@ export class ServerImpl implements Runtime {
 
   schedule(): void {
     this.scheduled = true
-    const scheduler = Context.get(this.context, Scheduler.Scheduler)
+    const scheduler = Context.get(this.base, Scheduler.Scheduler)
     let dispatcher = dispatchers.get(scheduler)
     if (dispatcher === undefined) {
       dispatcher = scheduler.makeDispatcher()
@@ -342,7 +360,7 @@ export class ServerImpl implements Runtime {
 
   /** The span of one handled message: a child of the server's own span (never the caller's), linked to the caller's. */
   private span(message: Message): Tracer.Span {
-    const parent = Context.getOrUndefined(this.context, Tracer.ParentSpan)
+    const parent = Context.getOrUndefined(this.base, Tracer.ParentSpan)
     return this.tracer!.span({
       name: `${this.name}.${message.tag}`,
       parent: parent === undefined ? Option.none() : Option.some(parent),
@@ -515,6 +533,8 @@ export class ServerImpl implements Runtime {
     return this.toJSON()
   }
 }
+
+Object.defineProperty(ServerImpl.prototype, RefTypeId, { value: RefTypeId })
 
 /** @internal */
 export const CALL_KIND = CALL

@@ -46,7 +46,7 @@ describe("dual operations: data-first and piped have the same type", () => {
     expectTypeOf<EffectParts<typeof first>[0]>().toEqualTypeOf<Supervisor.Child<number>>()
   })
 
-  it("Pool.withConnection: the piped callback's connection is the pool's", () => {
+  it("Pool.withConnection: the piped callback's connection is the pool's; a connect error is not the caller's", () => {
     const first = Pool.withConnection(pool, (conn) => conn.query("select 1"))
     const piped = pool.pipe(
       Pool.withConnection((conn) => {
@@ -56,7 +56,7 @@ describe("dual operations: data-first and piped have the same type", () => {
     )
     expectTypeOf<EffectParts<typeof first>>().toEqualTypeOf<EffectParts<typeof piped>>()
     expectTypeOf<EffectParts<typeof first>>().toEqualTypeOf<
-      [number, ConnectError | QueryError | Pool.PoolTimeout | Pool.PoolFull | Pool.PoolClosed, never]
+      [number, QueryError | Pool.PoolTimeout | Pool.PoolFull | Pool.PoolClosed, never]
     >()
   })
 
@@ -86,7 +86,9 @@ describe("dual operations: data-first and piped have the same type", () => {
     const first = Task.await(task)
     const timed = Task.await(task, "1 second")
     const piped = task.pipe(Task.await("1 second"))
-    expectTypeOf<EffectParts<typeof first>>().toEqualTypeOf<[number, QueryError | Task.TaskTimeout, never]>()
+    expectTypeOf<EffectParts<typeof first>>().toEqualTypeOf<
+      [number, QueryError | Task.TaskTimeout | Errors.InvalidOptions, never]
+    >()
     expectTypeOf<EffectParts<typeof timed>>().toEqualTypeOf<EffectParts<typeof first>>()
     expectTypeOf<EffectParts<typeof piped>>().toEqualTypeOf<EffectParts<typeof first>>()
   })

@@ -34,7 +34,8 @@ const startApp = () =>
   new Promise<string>((resolve, reject) => {
     const child = spawn(`${root}node_modules/.bin/tsx`, ["examples/observer.ts"], {
       cwd: root,
-      env: { ...process.env, PORT: "0" },
+      // actions on, so the page's terminate button can be exercised too (they are off by default)
+      env: { ...process.env, PORT: "0", ACTIONS: "1" },
       detached: true,
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -156,5 +157,18 @@ describe("Observer page (Chromium)", () => {
     await p.screenshot({ path: file })
     assert.isAbove(statSync(file).size, 20_000, "a screenshot with something on it")
     assert.notInclude(appOutput, "[page error]")
+  })
+
+  it("with actions enabled, the page's terminate button stops a session: it leaves the tree", async () => {
+    const p = page!
+    const dialogs: Array<string> = []
+    p.on("dialog", (dialog) => {
+      dialogs.push(dialog.message())
+      void dialog.dismiss()
+    })
+    await p.click('li.node[data-id="session:bob"] .label')
+    await p.click('#details-body button[data-op="terminate"]')
+    await p.waitForSelector('li.node[data-id="session:bob"]', { state: "detached", timeout: 10_000 })
+    assert.deepStrictEqual(dialogs, [])
   })
 })

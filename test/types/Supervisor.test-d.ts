@@ -152,7 +152,9 @@ describe("Supervisor.make with inline child specs", () => {
     expectTypeOf<EffectParts<typeof App.launch>>().toEqualTypeOf<
       [void, Errors.InvalidOptions | Errors.RestartIntensityExceeded, never]
     >()
-    expectTypeOf<LayerParts<typeof App.layer>>().toEqualTypeOf<[App, Errors.InvalidOptions, never]>()
+    // the layer provides App and needs nothing (its error channel is the give-up policy's business, issue 15 item 1)
+    expectTypeOf<LayerParts<typeof App.layer>[0]>().toEqualTypeOf<App>()
+    expectTypeOf<LayerParts<typeof App.layer>[2]>().toEqualTypeOf<never>()
     expectTypeOf(NodeRuntime.runMain).toBeCallableWith(App.launch)
   })
 
@@ -163,6 +165,6 @@ describe("Supervisor.make with inline child specs", () => {
       { strategy: "oneForOne" }
     ) {}
     expectTypeOf<EffectParts<typeof App.launch>[2]>().toEqualTypeOf<Db>()
-    expectTypeOf<LayerParts<typeof App.layer>>().toEqualTypeOf<[App, Errors.InvalidOptions, Db]>()
+    expectTypeOf<LayerParts<typeof App.layer>[2]>().toEqualTypeOf<Db>()
   })
 })

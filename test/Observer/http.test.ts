@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Scope } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { ChildSpec, DynamicSupervisor, Observer } from "effect-otp"
+import * as Inspect from "../../src/internal/inspect.ts"
 import * as Page from "../../src/Observer/internal/page.ts"
 
 const decoder = new TextDecoder()
@@ -109,6 +110,37 @@ describe("Observer.serve", () => {
       )
       assert.strictEqual(after, "refused")
     })
+  )
+
+  it.live("a page that closes leaves no subscription behind", () =>
+    Effect.gen(function* () {
+      const owner: { listeners: Inspect.Listeners } = { listeners: undefined }
+      const root: Inspect.Inspectable = {
+        [Inspect.TypeId]: {
+          kind: "DynamicSupervisor",
+          name: "h",
+          snapshot: () => ({
+            kind: "DynamicSupervisor",
+            type: "supervisor",
+            state: "running",
+            restarts: 0,
+            children: []
+          }),
+          subscribe: (l) => Inspect.addListener(owner, l),
+          childInspectors: () => []
+        }
+      }
+      const server = yield* Observer.serve(root)
+      const pages = yield* Effect.forEach([1, 2, 3], () => Effect.promise(() => fetch(`${server.url}events`)))
+      const readers = pages.map((page) => page.body!.getReader())
+      // each page got its first frame and holds a subscription
+      yield* Effect.forEach(readers, (reader) => Effect.promise(() => reader.read()))
+      for (let i = 0; i < 100 && owner.listeners?.size !== 3; i++) yield* Effect.sleep("10 millis")
+      assert.strictEqual(owner.listeners?.size, 3)
+      yield* Effect.forEach(readers, (reader) => Effect.promise(() => reader.cancel()))
+      for (let i = 0; i < 100 && owner.listeners !== undefined; i++) yield* Effect.sleep("10 millis")
+      assert.isUndefined(owner.listeners, "every page's subscription was released")
+    }).pipe(Effect.scoped)
   )
 
   it.effect("bad options are InvalidOptions naming the field", () =>

@@ -69,7 +69,7 @@ const runRunner = () => {
 // ---- the client ------------------------------------------------------------------------
 
 const IDS = Array.from({ length: 10 }, (_, i) => `e-${i}`)
-const ROUNDS = 7
+const ROUNDS = Number(process.env.CLUSTER_BENCH_ROUNDS ?? 7)
 const CALLS = 300
 
 const startCluster = async (preset: ClusterRunner.Preset) => {
@@ -164,6 +164,7 @@ const latencyBench = async () => {
         ;(p50[name] ??= []).push(quantile(lat, 0.5))
         ;(p99[name] ??= []).push(quantile(lat, 0.99))
         ;(rate[name] ??= []).push(await concurrent(call))
+        if (process.env.CLUSTER_BENCH_VERBOSE === "1") console.log(round, name, rate[name]!.at(-1), p50[name]!.at(-1))
       }
     }
     const m = (xs: Record<string, Array<number>>, k: string) => median(xs[k]!)

@@ -339,7 +339,7 @@ const failInvalid = (self: ClusterSupervisor<any, any, any, any>) =>
 
 const rawClient = (self: ClusterSupervisor<any, any, any, any>) =>
   self.entity.client as unknown as Effect.Effect<
-    (id: string) => Record<string, (payload?: unknown) => Effect.Effect<any, any>>,
+    (id: string) => Record<string, (payload?: unknown, options?: unknown) => Effect.Effect<any, any>>,
     never,
     Sharding.Sharding
   >
@@ -996,6 +996,118 @@ export const client = <Rpcs extends Rpc.Any, Args, E, R>(
   self: ClusterSupervisor<Rpcs, Args, E, R>
 ): Effect.Effect<(id: string) => ChildClient<Rpcs>, never, Sharding.Sharding> =>
   rawClient(self) as unknown as Effect.Effect<(id: string) => ChildClient<Rpcs>, never, Sharding.Sharding>
+
+/**
+ * A child of a cluster supervisor, by id: what {@link call} and {@link cast}
+ * address, as `Server.call` and `Server.cast` address a local server.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ChildRef<Rpcs extends Rpc.Any> {
+  readonly supervisor: ClusterSupervisor<Rpcs, any, any, any>
+  readonly id: string
+}
+
+/**
+ * The child `id` of `self`, to call or cast to. Nothing is checked until a
+ * message is sent.
+ *
+ * **Example** (A reference)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Ping = Rpc.make("Ping", { success: Schema.String })
+ * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
+ * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
+ * const p1 = ClusterSupervisor.ref(Pingers, "p1")
+ * const id = p1.id
+ * // => "p1"
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const ref = <Rpcs extends Rpc.Any, Args, E, R>(
+  self: ClusterSupervisor<Rpcs, Args, E, R>,
+  id: string
+): ChildRef<Rpcs> => ({ supervisor: self as ClusterSupervisor<Rpcs, any, any, any>, id })
+
+/**
+ * Sends a request to a child and waits for its reply: the cluster twin of
+ * `Server.call(ref, tag, payload)`, with the same shape. Besides the
+ * protocol's own error it can fail `ChildNotFound`, `RestartIntensityExceeded`
+ * or `ChildCrashed` (the local `ServerDown`). Through a runner's death it
+ * waits and is answered by the next owner; bound it with `Effect.timeout` if
+ * you need a deadline.
+ *
+ * **Example** (Calling by reference)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Add = Rpc.make("Add", { payload: { n: Schema.Number }, success: Schema.Number })
+ * const Counter = Server.make("Counter", [Add], { init: () => Effect.sync(() => { let total = 0; return { Add: ({ n }) => Effect.sync(() => (total += n)) } }) })
+ * const Counters = ClusterSupervisor.make("app/Counters", { server: Counter })
+ * const add = ClusterSupervisor.call(ClusterSupervisor.ref(Counters, "c1"), "Add", { n: 5 })
+ * const ok = Effect.isEffect(add)
+ * // => true
+ * ```
+ *
+ * @category calls
+ * @since 0.1.0
+ */
+export const call = <Rpcs extends Rpc.Any, const Tag extends Rpcs["_tag"]>(
+  target: ChildRef<Rpcs>,
+  tag: Tag,
+  ...payload: Server.PayloadArgs<Extract<Rpcs, { readonly _tag: Tag }>>
+): Effect.Effect<
+  Rpc.Success<Extract<Rpcs, { readonly _tag: Tag }>>,
+  Rpc.Error<Extract<Rpcs, { readonly _tag: Tag }>> | ChildCallError | ClientError,
+  Sharding.Sharding
+> => Effect.flatMap(rawClient(target.supervisor), (client) => client(target.id)[tag]!(payload[0])) as any
+
+/**
+ * Sends a request without waiting for its reply: the cluster twin of
+ * `Server.cast(ref, tag, payload)`. The message is delivered to the child's
+ * mailbox (the call returns once the runner has it) and handled in order
+ * with the others; its reply is dropped. A cast to an id that is not started
+ * is dropped there too.
+ *
+ * **Example** (Casting by reference)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Push = Rpc.make("Push", { payload: { item: Schema.String } })
+ * const Stack = Server.make("Stack", [Push], { init: () => Effect.succeed({ Push: () => Effect.void }) })
+ * const Stacks = ClusterSupervisor.make("app/Stacks", { server: Stack })
+ * const push = ClusterSupervisor.cast(ClusterSupervisor.ref(Stacks, "s1"), "Push", { item: "a" })
+ * const ok = Effect.isEffect(push)
+ * // => true
+ * ```
+ *
+ * @category calls
+ * @since 0.1.0
+ */
+export const cast = <Rpcs extends Rpc.Any, const Tag extends Rpcs["_tag"]>(
+  target: ChildRef<Rpcs>,
+  tag: Tag,
+  ...payload: Server.PayloadArgs<Extract<Rpcs, { readonly _tag: Tag }>>
+): Effect.Effect<void, ClientError, Sharding.Sharding> =>
+  Effect.flatMap(rawClient(target.supervisor), (client) =>
+    Effect.asVoid((client(target.id)[tag] as any)(payload[0], { discard: true }))
+  ) as any
 
 const toInfo = (row: ChildRow & { readonly alive: boolean }): ChildInfo => ({
   id: row.id,

@@ -382,4 +382,9 @@ describe("ClusterSupervisor across 3 runner processes and PostgreSQL", () => {
         `${staleUnfenced} unfenced writes of the old incarnations landed after the new ones'`
     )
   })
+  it("after every fault, the poison child is still failed and was never started again", async () => {
+    assert.strictEqual(linesOf("init", (l) => l.sup === "Poison").length, 3)
+    const [child] = await childrenOf(Poison)
+    assert.deepStrictEqual([child?.status, child?.restarts], ["failed", 3])
+  })
 })

@@ -157,4 +157,18 @@ describe("Server runtime in a cluster", () => {
       assert.deepStrictEqual(inits, [1, 2])
     }).pipe(Effect.provide(layer))
   })
+
+  it.effect("call and cast by reference have Server.call / Server.cast's shape", () => {
+    const { sup, layer } = setup("permanent")
+    return Effect.gen(function* () {
+      yield* drive(ClusterSupervisor.startChild(sup, "c"))
+      const counter = ClusterSupervisor.ref(sup, "c")
+      yield* drive(ClusterSupervisor.cast(counter, "Bump"))
+      yield* drive(ClusterSupervisor.cast(counter, "Bump"))
+      assert.strictEqual(yield* drive(ClusterSupervisor.call(counter, "Count")), 2)
+      const ghost = ClusterSupervisor.ref(sup, "ghost")
+      yield* drive(ClusterSupervisor.cast(ghost, "Bump"))
+      assert.strictEqual(tagOf(yield* drive(Effect.flip(ClusterSupervisor.call(ghost, "Count")))), "ChildNotFound")
+    }).pipe(Effect.provide(layer))
+  })
 })

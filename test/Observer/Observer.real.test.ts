@@ -150,7 +150,7 @@ describe("Observer page (Chromium)", () => {
     assert.include(details, "session:alice")
     assert.match(details, /restarts\s+[1-9]/)
     // some seconds of load so the plots have a shape
-    await p.waitForTimeout(12_000)
+    await p.waitForTimeout(8_000)
     const file = process.env.OBSERVER_SCREENSHOT
       ? join(root, process.env.OBSERVER_SCREENSHOT)
       : join(tmpdir(), `observer-${process.pid}.png`)
@@ -159,7 +159,7 @@ describe("Observer page (Chromium)", () => {
     assert.notInclude(appOutput, "[page error]")
   })
 
-  it("with actions enabled, the page's terminate button stops a session: it leaves the tree", async () => {
+  it("with actions enabled, the page terminates a session (it leaves the tree) and restarts a Supervisor's child (new pid)", async () => {
     const p = page!
     const dialogs: Array<string> = []
     p.on("dialog", (dialog) => {
@@ -169,6 +169,19 @@ describe("Observer page (Chromium)", () => {
     await p.click('li.node[data-id="session:bob"] .label')
     await p.click('#details-body button[data-op="terminate"]')
     await p.waitForSelector('li.node[data-id="session:bob"]', { state: "detached", timeout: 10_000 })
+    // a static Supervisor's child can also be restarted (a DynamicSupervisor's child has no restart button)
+    assert.strictEqual(await p.locator('#details-body button[data-op="restart"]').count(), 0)
+    const before = await p.getAttribute('li.node[data-id="reports"]', "data-pid")
+    await p.click('li.node[data-id="reports"] > .row .label')
+    await p.click('#details-body button[data-op="restart"]')
+    await p.waitForFunction(
+      (old) => {
+        const pid = (globalThis as any).document.querySelector('li.node[data-id="reports"]')?.getAttribute("data-pid")
+        return pid != null && pid !== old
+      },
+      before,
+      { timeout: 10_000 }
+    )
     assert.deepStrictEqual(dialogs, [])
   })
 })

@@ -164,12 +164,12 @@ function renderNode(n, key, out, pids) {
   out.push("</li>");
 }
 
-function findNode(n, key, want) {
-  if (key === want) return n;
+function findNode(n, key, want, parent) {
+  if (key === want) return { node: n, parent };
   const kids = n.children || [];
   for (let i = 0; i < kids.length; i++) {
     const k = keyOf(key, kids[i], i);
-    if (want.startsWith(k)) { const r = findNode(kids[i], k, want); if (r) return r; }
+    if (want.startsWith(k)) { const r = findNode(kids[i], k, want, n); if (r) return r; }
   }
   return null;
 }
@@ -199,7 +199,8 @@ function ago(ms) {
 
 function renderDetails(rootKey) {
   const body = $("#details-body");
-  const n = selected ? findNode(latest, rootKey, selected) : null;
+  const found = selected ? findNode(latest, rootKey, selected, null) : null;
+  const n = found && found.node;
   if (!n) { body.className = "muted"; body.textContent = selected ? "no longer in the tree" : "select a node"; return; }
   body.className = "";
   const rows = [["kind", n.kind], ["type", n.type], ["name", n.name], ["id", n.id], ["pid", n.pid], ["state", n.state],
@@ -209,8 +210,10 @@ function renderDetails(rootKey) {
   if (n.stats) for (const k of Object.keys(n.stats)) rows.push([k, n.stats[k]]);
   let html = "<table>" + rows.filter((r) => r[1] !== undefined && r[1] !== null).map((r) =>
     "<tr><td>" + esc(r[0]) + "</td><td>" + esc(r[1]) + "</td></tr>").join("") + "</table>";
-  if (actionsOn && n.pid !== undefined && n !== latest) {
-    html += '<div class="actions"><button class="danger" data-op="terminate">terminate</button><button data-op="restart">restart</button></div>';
+  if (actionsOn && n.pid !== undefined && found.parent) {
+    // restart is Supervisor.restartChild: only a static supervisor's children have it
+    html += '<div class="actions"><button class="danger" data-op="terminate">terminate</button>' +
+      (found.parent.kind === "Supervisor" ? '<button data-op="restart">restart</button>' : "") + "</div>";
   }
   body.innerHTML = html;
   body.querySelectorAll("button[data-op]").forEach((b) => b.addEventListener("click", () => act(b.dataset.op, n)));

@@ -77,8 +77,7 @@ export interface Event {
  * import { ClusterRegistry } from "effect-otp/cluster"
  *
  * const Rooms = ClusterRegistry.make("app/Rooms", { value: Schema.Struct({ topic: Schema.String }) })
- * const name = Rooms.name
- * // => "app/Rooms"
+ * Rooms.name // => "app/Rooms"
  * ```
  *
  * @category constructors
@@ -120,8 +119,7 @@ const event = (self: ClusterRegistry<any>, kind: Event["_tag"], key: string, own
  *
  * const Rooms = ClusterRegistry.make("app/Rooms", { value: Schema.String })
  * const inInit = ClusterRegistry.register(Rooms, "lobby", "general chat")
- * const ok = Effect.isEffect(inInit)
- * // => true
+ * Effect.isEffect(inInit) // => true
  * ```
  *
  * @category combinators
@@ -166,8 +164,7 @@ export const register = <V>(
  * import { ClusterRegistry } from "effect-otp/cluster"
  *
  * const Rooms = ClusterRegistry.make("app/Rooms", { value: Schema.String })
- * const ok = Effect.isEffect(ClusterRegistry.unregister(Rooms, "lobby"))
- * // => true
+ * Effect.isEffect(ClusterRegistry.unregister(Rooms, "lobby")) // => true
  * ```
  *
  * @category combinators
@@ -195,8 +192,7 @@ export const unregister = <V>(
  *
  * const Rooms = ClusterRegistry.make("app/Rooms", { value: Schema.String })
  * const cats = ClusterRegistry.select(Rooms, (entry) => entry.value.includes("cats"))
- * const ok = Effect.isEffect(cats)
- * // => true
+ * Effect.isEffect(cats) // => true
  * ```
  *
  * @category getters
@@ -223,8 +219,7 @@ export const select = <V>(
  * import { ClusterRegistry } from "effect-otp/cluster"
  *
  * const Rooms = ClusterRegistry.make("app/Rooms", { value: Schema.String })
- * const ok = Effect.isEffect(ClusterRegistry.lookup(Rooms, "lobby"))
- * // => true
+ * Effect.isEffect(ClusterRegistry.lookup(Rooms, "lobby")) // => true
  * ```
  *
  * @category getters
@@ -246,8 +241,7 @@ export const lookup = <V>(
  * import { ClusterRegistry } from "effect-otp/cluster"
  *
  * const Rooms = ClusterRegistry.make("app/Rooms", { value: Schema.String })
- * const ok = Effect.isEffect(ClusterRegistry.count(Rooms))
- * // => true
+ * Effect.isEffect(ClusterRegistry.count(Rooms)) // => true
  * ```
  *
  * @category getters
@@ -270,8 +264,7 @@ export const count = <V>(self: ClusterRegistry<V>): Effect.Effect<number, Persis
  *
  * const Rooms = ClusterRegistry.make("app/Rooms", { value: Schema.String })
  * const first = ClusterRegistry.listen(Rooms).pipe(Stream.take(1), Stream.runCollect)
- * const ok = Effect.isEffect(first)
- * // => true
+ * Effect.isEffect(first) // => true
  * ```
  *
  * @category getters

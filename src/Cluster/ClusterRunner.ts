@@ -86,8 +86,7 @@ export const presets: Readonly<Record<Preset, Partial<ShardingConfig.ShardingCon
  * import { ClusterRunner } from "effect-otp/cluster"
  *
  * const config = ClusterRunner.shardingConfig({ failover: "fast", host: "127.0.0.1", port: 34431 })
- * const expiry = Duration.toSeconds(Duration.fromInputUnsafe(config.shardLockExpiration!))
- * // => 8
+ * Duration.toSeconds(Duration.fromInputUnsafe(config.shardLockExpiration!)) // => 8
  * ```
  *
  * @category constructors
@@ -123,8 +122,7 @@ export const shardingConfig = (options: {
  *
  * // provide a SqlClient (e.g. PgClient.layer) to it
  * const StorageLive = ClusterRunner.layerStorage({ failover: "fast" })
- * const ok = typeof StorageLive
- * // => "object"
+ * typeof StorageLive // => "object"
  * ```
  *
  * @category layers
@@ -155,8 +153,7 @@ export const layerStorage = (options?: {
  * ```ts
  * import { ClusterRunner } from "effect-otp/cluster"
  *
- * const ok = typeof ClusterRunner.layerStorageMemory
- * // => "object"
+ * typeof ClusterRunner.layerStorageMemory // => "object"
  * ```
  *
  * @category layers
@@ -174,8 +171,7 @@ export const layerStorageMemory: Layer.Layer<Bookkeeping> = layerMemory
  * ```ts
  * import { ClusterRunner } from "effect-otp/cluster"
  *
- * const ok = typeof ClusterRunner.layerTest
- * // => "object"
+ * typeof ClusterRunner.layerTest // => "object"
  * ```
  *
  * @category layers

@@ -39,6 +39,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
+import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -138,7 +139,7 @@ export interface Options<Rpcs extends Rpc.Any, Args, E, R> {
  * @category models
  * @since 0.1.0
  */
-export interface ClusterSupervisor<Rpcs extends Rpc.Any, Args, E, R> {
+export interface ClusterSupervisor<Rpcs extends Rpc.Any, Args, E, R> extends Pipeable {
   readonly [TypeId]: typeof TypeId
   readonly name: string
   readonly restart: RestartType
@@ -299,8 +300,7 @@ const validate = (
  *   maxRestarts: 3,
  *   maxSeconds: 5
  * })
- * const name = Sessions.name
- * // => "app/Sessions"
+ * Sessions.name // => "app/Sessions"
  * ```
  *
  * @category constructors
@@ -322,6 +322,9 @@ export const make = <Rpcs extends Rpc.Any, Args, E, R>(
   const entity = Entity.fromRpcGroup(name, RpcGroup.make(...rpcs, StartRpc, StopRpc, RestartRpc) as any)
   return {
     [TypeId]: TypeId,
+    pipe() {
+      return pipeArguments(this, arguments)
+    },
     name,
     restart,
     maxRestarts,
@@ -427,8 +430,7 @@ const isNormalStop = (reason: unknown) => reason === undefined || reason === "no
  * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
  * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const PingersLive = ClusterSupervisor.layer(Pingers)
- * const ok = typeof PingersLive
- * // => "object"
+ * typeof PingersLive // => "object"
  * ```
  *
  * @category layers
@@ -787,8 +789,7 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
  * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * // needs Sharding and the bookkeeping store (ClusterRunner.layerTest in tests)
  * const start = ClusterSupervisor.startChild(Pingers, "p1")
- * const ok = Effect.isEffect(start)
- * // => true
+ * Effect.isEffect(start) // => true
  * ```
  *
  * @category combinators
@@ -858,8 +859,7 @@ export const startChild: {
  * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
  * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const stop = Pingers.pipe(ClusterSupervisor.terminateChild("p1"))
- * const ok = Effect.isEffect(stop)
- * // => true
+ * Effect.isEffect(stop) // => true
  * ```
  *
  * @category combinators
@@ -922,8 +922,7 @@ export const terminateChild: {
  * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
  * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const again = ClusterSupervisor.restartChild(Pingers, "p1")
- * const ok = Effect.isEffect(again)
- * // => true
+ * Effect.isEffect(again) // => true
  * ```
  *
  * @category combinators
@@ -985,8 +984,7 @@ export const restartChild: {
  * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
  * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const call = Effect.flatMap(ClusterSupervisor.client(Pingers), (pinger) => pinger("p1").Ping())
- * const ok = Effect.isEffect(call)
- * // => true
+ * Effect.isEffect(call) // => true
  * ```
  *
  * @category accessors
@@ -1025,8 +1023,7 @@ export interface ChildRef<Rpcs extends Rpc.Any> {
  * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
  * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const p1 = ClusterSupervisor.ref(Pingers, "p1")
- * const id = p1.id
- * // => "p1"
+ * p1.id // => "p1"
  * ```
  *
  * @category constructors
@@ -1057,8 +1054,7 @@ export const ref = <Rpcs extends Rpc.Any, Args, E, R>(
  * const Counter = Server.make("Counter", [Add], { init: () => Effect.sync(() => { let total = 0; return { Add: ({ n }) => Effect.sync(() => (total += n)) } }) })
  * const Counters = ClusterSupervisor.make("app/Counters", { server: Counter })
  * const add = ClusterSupervisor.call(ClusterSupervisor.ref(Counters, "c1"), "Add", { n: 5 })
- * const ok = Effect.isEffect(add)
- * // => true
+ * Effect.isEffect(add) // => true
  * ```
  *
  * @category calls
@@ -1093,8 +1089,7 @@ export const call = <Rpcs extends Rpc.Any, const Tag extends Rpcs["_tag"]>(
  * const Stack = Server.make("Stack", [Push], { init: () => Effect.succeed({ Push: () => Effect.void }) })
  * const Stacks = ClusterSupervisor.make("app/Stacks", { server: Stack })
  * const push = ClusterSupervisor.cast(ClusterSupervisor.ref(Stacks, "s1"), "Push", { item: "a" })
- * const ok = Effect.isEffect(push)
- * // => true
+ * Effect.isEffect(push) // => true
  * ```
  *
  * @category calls
@@ -1134,8 +1129,7 @@ const toInfo = (row: ChildRow & { readonly alive: boolean }): ChildInfo => ({
  * const Ping = Rpc.make("Ping", { success: Schema.String })
  * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
  * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
- * const ok = Effect.isEffect(ClusterSupervisor.whichChildren(Pingers))
- * // => true
+ * Effect.isEffect(ClusterSupervisor.whichChildren(Pingers)) // => true
  * ```
  *
  * @category getters
@@ -1166,8 +1160,7 @@ export const whichChildren = <Rpcs extends Rpc.Any, Args, E, R>(
  * const Ping = Rpc.make("Ping", { success: Schema.String })
  * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
  * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
- * const ok = Effect.isEffect(ClusterSupervisor.countChildren(Pingers))
- * // => true
+ * Effect.isEffect(ClusterSupervisor.countChildren(Pingers)) // => true
  * ```
  *
  * @category getters
@@ -1205,8 +1198,7 @@ export const countChildren = <Rpcs extends Rpc.Any, Args, E, R>(
  * const Pinger = Server.make("Pinger", [Ping], { init: (id: string) => Effect.succeed({ Ping: () => Effect.succeed(id) }) })
  * const Pingers = ClusterSupervisor.make("app/Pingers", { server: Pinger })
  * const first = ClusterSupervisor.events(Pingers).pipe(Stream.take(1), Stream.runCollect)
- * const ok = Effect.isEffect(first)
- * // => true
+ * Effect.isEffect(first) // => true
  * ```
  *
  * @category getters
@@ -1252,7 +1244,7 @@ export const events = <Rpcs extends Rpc.Any, Args, E, R>(
  * import { Effect } from "effect"
  * import { ClusterSupervisor } from "effect-otp/cluster"
  *
- * const token = ClusterSupervisor.fencingToken.pipe(
+ * const program = ClusterSupervisor.fencingToken.pipe(
  *   Effect.provideService(ClusterSupervisor.CurrentChild, { supervisor: "s", id: "a", incarnation: 7, runner: "h:1" })
  * )
  * // => 7
@@ -1287,8 +1279,7 @@ export const fencingToken: Effect.Effect<number, never, CurrentChild> = Effect.m
  * import { ClusterSupervisor } from "effect-otp/cluster"
  *
  * const write = ClusterSupervisor.fenced(Effect.log("write"))
- * const ok = Effect.isEffect(write)
- * // => true
+ * Effect.isEffect(write) // => true
  * ```
  *
  * @category combinators

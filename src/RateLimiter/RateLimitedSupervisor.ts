@@ -52,6 +52,8 @@ import type * as Scope from "effect/Scope"
 import { ChildNotFound, InvalidOptions, MaxChildren, RestartIntensityExceeded, SupervisorStopped } from "../Errors.ts"
 import type * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
+import * as Inspect from "../internal/inspect.ts"
+import type { DynamicEngine } from "../Supervisor/internal/dynamic.ts"
 import { Core } from "./internal/core.ts"
 import * as options_ from "./internal/options.ts"
 import * as RateLimiter from "./RateLimiter.ts"
@@ -171,8 +173,10 @@ export interface Stats extends RateLimiter.Stats {
 }
 
 /** @internal */
-class Impl {
+class Impl implements Inspect.Inspector {
   readonly [TypeId] = TypeId
+  readonly kind = "RateLimitedSupervisor" as const
+  readonly [Inspect.TypeId]: Inspect.Inspector = this
   inFlight = 0
   constructor(
     readonly name: string,
@@ -193,6 +197,32 @@ class Impl {
   }
   toJSON(): unknown {
     return { _id: "RateLimitedSupervisor", name: this.name, live: this.live(), maxLive: this.maxLive }
+  }
+  get engine(): DynamicEngine {
+    return this.supervisor as unknown as DynamicEngine
+  }
+  snapshot(): Inspect.NodeSnapshot {
+    const s = this.core.stats()
+    return {
+      ...this.engine.snapshot(),
+      kind: "RateLimitedSupervisor",
+      stats: {
+        live: this.live(),
+        maxLive: this.maxLive === Infinity ? null : this.maxLive,
+        admitted: s.admitted,
+        queued: s.queued,
+        priorityQueued: s.priorityQueued,
+        rejected: s.rejected,
+        inWindow: s.inWindow,
+        available: s.available
+      }
+    }
+  }
+  subscribe(listener: (event: Inspect.InspectEvent) => void): () => void {
+    return this.engine.subscribe(listener)
+  }
+  childInspectors(): ReadonlyArray<Inspect.Inspector> {
+    return this.engine.childInspectors()
   }
   /**
    * Wraps a spec so that each incarnation's admission is dated when its

@@ -53,6 +53,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { AlreadyStarted, InvalidOptions } from "../Errors.ts"
 import { showValue } from "../internal/show.ts"
+import * as Inspect from "../internal/inspect.ts"
 import * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import * as KeyMap from "./internal/keyMap.ts"
 import * as internal from "./internal/registry.ts"
@@ -193,6 +194,29 @@ const Proto = {
   },
   [NodeInspectSymbol](this: RegistryImpl<unknown, unknown>) {
     return { _id: "Registry", keys: this.keys, open: this.state.open, count: this.state.count }
+  },
+  /** the inspection protocol (src/internal/inspect.ts): a leaf with its entry counts */
+  get [Inspect.TypeId](): Inspect.Inspector {
+    const self = this as unknown as RegistryImpl<unknown, unknown>
+    return {
+      kind: "Registry",
+      name: undefined,
+      snapshot: () => ({
+        kind: "Registry",
+        type: "worker",
+        state: self.state.open ? "running" : "stopped",
+        restarts: 0,
+        stats: {
+          keys: self.keys,
+          entries: self.state.count,
+          reserved: self.state.reserved,
+          listeners: self.state.listeners.size
+        },
+        children: []
+      }),
+      subscribe: () => () => {},
+      childInspectors: () => []
+    }
   }
 }
 

@@ -54,6 +54,7 @@ import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type { Pipeable } from "effect/Pipeable"
 import * as Pull from "effect/Pull"
+import type * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import {
@@ -66,6 +67,7 @@ import {
 import * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
 import { checkSupervisorOptions } from "../internal/options.ts"
+import { decodeRestartPolicy } from "../internal/policy.ts"
 import type { TaskExited, TaskTimeout } from "./internal/errors.ts"
 import { Timers } from "./internal/timers.ts"
 import * as engine from "./internal/stream.ts"
@@ -109,13 +111,27 @@ export interface Options {
   readonly maxRestarts?: number | undefined
   /** @default 5 */
   readonly maxSeconds?: number | undefined
+  /**
+   * Delays each restart of a `startChild` task by the schedule's next delay,
+   * as `DynamicSupervisor`'s option of the same name does (so a transient task
+   * that keeps crashing backs off instead of crash-looping at intensity pace).
+   */
+  readonly restartBackoff?: Schedule.Schedule<unknown, number> | undefined
+  /** A task that stayed up this long starts its backoff afresh. @default the intensity window */
+  readonly restartBackoffResetAfter?: Duration.Input | undefined
 }
 
 const impl = (self: TaskSupervisor): SupervisorImpl => self as unknown as SupervisorImpl
 
 const defaultShutdown = { _tag: "Timeout", millis: defaultWorkerShutdownMillis } as const
 
-const validate = (options: Options): InvalidOptions | undefined => checkSupervisorOptions("TaskSupervisor", options)
+const validate = (options: Options): InvalidOptions | undefined => {
+  if (typeof options !== "object" || options === null) {
+    return new InvalidOptions({ module: "TaskSupervisor", field: "options", value: options, expected: "an object" })
+  }
+  const policy = decodeRestartPolicy("TaskSupervisor", options)
+  return policy instanceof InvalidOptions ? policy : checkSupervisorOptions("TaskSupervisor", options)
+}
 
 /**
  * Returns true if the value is a {@link TaskSupervisor}.
@@ -160,7 +176,13 @@ export const make = (options: Options = {}): Effect.Effect<TaskSupervisor, Inval
       Effect.gen(function* () {
         const dsScope = Scope.makeUnsafe()
         const ds = yield* Scope.provide(
-          DynamicSupervisor.make({ name, maxRestarts: options.maxRestarts, maxSeconds: options.maxSeconds }),
+          DynamicSupervisor.make({
+            name,
+            maxRestarts: options.maxRestarts,
+            maxSeconds: options.maxSeconds,
+            restartBackoff: options.restartBackoff,
+            restartBackoffResetAfter: options.restartBackoffResetAfter
+          }),
           dsScope
         )
         const fiber = yield* Effect.fiber
@@ -660,9 +682,12 @@ export interface AsyncStreamOptions {
   /** Emit results in input order. @default true */
   readonly ordered?: boolean | undefined
   /**
-   * With `ordered`: at most this many finished results wait for a slower
-   * earlier one; when they are all waiting, no new task starts until the
-   * slow one ends. Elixir's buffer is unbounded; this one is not.
+   * With `ordered`: exactly at most this many finished results wait for a
+   * slower earlier one; when that many wait, no new task starts until the
+   * slow one ends (so at most `maxBuffered + 1` tasks are started and not yet
+   * emitted, which also caps the concurrency when it is below
+   * `maxConcurrency`). Elixir's buffer is unbounded; this one is not.
+   * An integer from 0 to 2^32 − 2.
    *
    * @default 4 * maxConcurrency
    */
@@ -707,6 +732,9 @@ const defaultParallelism = (): number => {
   return typeof n === "number" && n > 0 ? n : 1
 }
 
+/** The largest array length (results are kept in a ring of `maxBuffered + 1` slots). */
+const maxArrayLength = 2 ** 32 - 1
+
 const decodeStreamOptions = (
   options: AsyncStreamOptions | undefined,
   linked: boolean
@@ -715,13 +743,15 @@ const decodeStreamOptions = (
   const bad = (field: string, value: unknown, expected: string) =>
     new InvalidOptions({ module: m, field, value, expected })
   const maxConcurrency = options?.maxConcurrency ?? defaultParallelism()
-  if (!(Number.isInteger(maxConcurrency) && maxConcurrency > 0)) {
-    return bad("maxConcurrency", maxConcurrency, "an integer > 0")
+  if (!(Number.isInteger(maxConcurrency) && maxConcurrency > 0 && maxConcurrency <= maxArrayLength)) {
+    return bad("maxConcurrency", maxConcurrency, "an integer from 1 to 2^32 - 1")
   }
   const ordered = options?.ordered ?? true
   if (typeof ordered !== "boolean") return bad("ordered", ordered, "a boolean")
-  const maxBuffered = options?.maxBuffered ?? 4 * maxConcurrency
-  if (!(Number.isInteger(maxBuffered) && maxBuffered >= 0)) return bad("maxBuffered", maxBuffered, "an integer >= 0")
+  const maxBuffered = options?.maxBuffered ?? Math.min(4 * maxConcurrency, maxArrayLength - 1)
+  if (!(Number.isInteger(maxBuffered) && maxBuffered >= 0 && maxBuffered < maxArrayLength)) {
+    return bad("maxBuffered", maxBuffered, "an integer from 0 to 2^32 - 2")
+  }
   const timeout = decodeTimeout(m, "timeout", options?.timeout, 5_000)
   if (timeout instanceof InvalidOptions) return timeout
   const onTimeout = options?.onTimeout ?? "exit"

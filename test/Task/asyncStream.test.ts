@@ -303,7 +303,7 @@ describe("TaskSupervisor.asyncStream ordered: false", () => {
 })
 
 describe("TaskSupervisor.asyncStream buffering", () => {
-  it.effect("with ordered output a slow head stops new starts once maxBuffered results wait", () =>
+  it.effect("with ordered output a slow head stops new starts once exactly maxBuffered results wait", () =>
     Effect.gen(function* () {
       const sup = yield* TaskSupervisor.make()
       const started = yield* Ref.make(0)
@@ -320,8 +320,8 @@ describe("TaskSupervisor.asyncStream buffering", () => {
       )
       const fiber = yield* Effect.forkChild(Stream.runCollect(stream))
       yield* TestClock.adjust("500 millis")
-      // the head runs, 4 results wait behind it (the 2nd slot ran 4 tasks): 1 + 4 = maxConcurrency + maxBuffered
-      assert.strictEqual(yield* Ref.get(started), 5)
+      // the head runs and exactly maxBuffered = 3 results wait behind it (the 2nd slot ran 3 tasks)
+      assert.strictEqual(yield* Ref.get(started), 4)
       yield* TestClock.adjust("500 millis")
       const exit = yield* Fiber.await(fiber)
       assert.isTrue(Exit.isSuccess(exit) && exit.value.length === 100)
@@ -514,6 +514,30 @@ describe("TaskSupervisor.asyncStream options", () => {
   it.effect("rejects a negative timeout (T-TASK #89)", () => invalid({ timeout: -1 }, "timeout"))
   it.effect("rejects shutdown infinity (T-TSUP #36)", () => invalid({ shutdown: "infinity" as any }, "shutdown"))
   it.effect("rejects a negative maxBuffered", () => invalid({ maxBuffered: -1 }, "maxBuffered"))
+  it.effect("rejects maxConcurrency >= 2^32 with InvalidOptions, not a RangeError later (issue 10)", () =>
+    invalid({ maxConcurrency: 2 ** 32 }, "maxConcurrency")
+  )
+  it.effect("rejects maxBuffered >= 2^32 - 1 (its ring has maxBuffered + 1 slots) with InvalidOptions (issue 10)", () =>
+    Effect.andThen(
+      invalid({ maxBuffered: 2 ** 32 }, "maxBuffered"),
+      invalid({ maxBuffered: 2 ** 32 - 1 }, "maxBuffered")
+    )
+  )
+  it.effect("accepts the largest bounds and runs", () =>
+    Effect.gen(function* () {
+      const sup = yield* TaskSupervisor.make()
+      const out = yield* Stream.runCollect(
+        TaskSupervisor.asyncStream(sup, [1, 2], Effect.succeed, {
+          maxConcurrency: 2 ** 32 - 1,
+          maxBuffered: 2 ** 32 - 2
+        })
+      )
+      assert.deepStrictEqual(
+        out.map((e) => (Exit.isSuccess(e) ? e.value : undefined)),
+        [1, 2]
+      )
+    }).pipe(Effect.scoped)
+  )
 })
 
 describe("TaskSupervisor.asyncStream property", () => {

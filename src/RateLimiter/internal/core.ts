@@ -21,6 +21,8 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import { pipeArguments } from "effect/Pipeable"
+import { metricHooks, monotonicMillis } from "../../internal/effectInternals.ts"
+import * as Inspect from "../../internal/inspect.ts"
 import * as algorithm from "./algorithm.ts"
 
 /** @internal */
@@ -116,16 +118,8 @@ const bind = <I>(metric: Metric.Metric<I, unknown>, context: Context.Context<nev
 
 const waitBoundaries = Metric.exponentialBoundaries({ start: 1, factor: 2, count: 18 })
 
-type Hook = (context: Context.Context<never>) => Metric.Metric.Hooks<any, any>
-
 /** The series a metric updates in this context (the registry's), or undefined if the metric does not expose it. */
-const hookOf = (
-  metric: Metric.Metric<any, any>,
-  context: Context.Context<never>
-): Metric.Metric.Hooks<any, any> | undefined => {
-  const hook = (metric as unknown as { hook?: Hook }).hook
-  return typeof hook === "function" ? hook.call(metric, context) : undefined
-}
+const hookOf = metricHooks
 
 /**
  * The admissions counter and the wait histogram of the limiters of one name,
@@ -237,20 +231,11 @@ const seriesOf = (
 
 const constVoid = (): void => {}
 
-/**
- * The class of Effect's default Clock. Its monotonic reading is
- * `process.hrtime.bigint()`; `performance.now()` reads the same monotonic
- * source as a number of milliseconds without allocating a BigInt, so a
- * limiter on the default Clock reads that instead (any other Clock, such as
- * `TestClock`, is read through its own `monotonicTimeNanosUnsafe`).
- */
-const DefaultClock = (Context.get(Context.empty(), Clock.Clock) as object).constructor
-const performanceNow: (() => number) | undefined =
-  typeof globalThis.performance?.now === "function" ? () => globalThis.performance.now() : undefined
-
 /** @internal */
-export class Core {
+export class Core implements Inspect.Inspector {
   readonly [TypeId] = TypeId
+  readonly kind = "RateLimiter" as const
+  readonly [Inspect.TypeId]: Inspect.Inspector = this
   readonly name: string
   readonly global: algorithm.Algorithm
   perKey: algorithm.Limits | undefined
@@ -295,10 +280,7 @@ export class Core {
     this.gate = options.gate
     this.queueFull = options.queueFull
     const clock = options.clock
-    this.now =
-      clock.constructor === DefaultClock && performanceNow !== undefined
-        ? performanceNow
-        : () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+    this.now = monotonicMillis(clock)
     this.takeAnon = Effect.suspend(() => this.takeUnsafe(undefined, false, undefined))
     const attributes = { limiter: options.name }
     const context = options.context
@@ -685,6 +667,38 @@ export class Core {
       this.dequeue(w)
       resume(failure)
     }
+  }
+
+  snapshot(): Inspect.NodeSnapshot {
+    const s = this.stats()
+    return {
+      kind: "RateLimiter",
+      type: "worker",
+      name: this.name,
+      id: this.name,
+      state: this.closed === undefined ? "running" : "stopped",
+      restarts: 0,
+      stats: {
+        admitted: s.admitted,
+        queued: s.queued,
+        priorityQueued: s.priorityQueued,
+        rejected: s.rejected,
+        inWindow: s.inWindow,
+        available: s.available,
+        keys: s.keys,
+        nextAdmissionInMillis: s.nextAdmissionInMillis ?? null
+      },
+      children: []
+    }
+  }
+
+  /** A limiter has no children: no lifecycle events. */
+  subscribe(_listener: (event: Inspect.InspectEvent) => void): () => void {
+    return constVoid
+  }
+
+  childInspectors(): ReadonlyArray<Inspect.Inspector> {
+    return []
   }
 
   stats(): Stats {

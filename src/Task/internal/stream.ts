@@ -31,7 +31,8 @@ import type * as Fiber from "effect/Fiber"
 import * as Pull from "effect/Pull"
 import type { ShutdownPolicy } from "../../Supervisor/ChildSpec.ts"
 import type * as DynamicSupervisor from "../../Supervisor/DynamicSupervisor.ts"
-import * as child from "../../Supervisor/internal/child.ts"
+import * as child from "../../internal/child.ts"
+import { monotonicMillis } from "../../internal/effectInternals.ts"
 import type { SupervisorStopped } from "../../Errors.ts"
 import { TaskExited, TaskTimeout } from "./errors.ts"
 import { type Member, stopTask, type SupervisorImpl } from "./task.ts"
@@ -105,6 +106,8 @@ export class Run implements Member {
   inputPos = 0
   inputDone = false
   readonly onExit: (rec: Rec) => (exit: Exit.Exit<unknown, unknown>) => void
+  /** monotonic milliseconds: deadlines ignore wall-clock steps */
+  readonly now: () => number
 
   constructor(
     readonly sup: SupervisorImpl,
@@ -114,9 +117,11 @@ export class Run implements Member {
     readonly context: Context.Context<never>,
     readonly clock: Clock.Clock
   ) {
-    this.cap = config.maxConcurrency + config.maxBuffered
+    // ordered: the slow head plus at most maxBuffered finished results behind it
+    this.cap = config.ordered ? config.maxBuffered + 1 : config.maxConcurrency + config.maxBuffered
     this.ring = config.ordered ? new Array(this.cap) : []
     this.onExit = (rec) => (exit) => this.taskExited(rec, exit)
+    this.now = monotonicMillis(clock)
     sup.members.add(this)
   }
 
@@ -197,8 +202,7 @@ export class Run implements Member {
       input,
       pid: child.newPid(),
       // the synchronous prefix has run: under a real clock that is microseconds, under TestClock nothing
-      deadline:
-        this.config.timeout === Infinity ? Infinity : this.clock.currentTimeMillisUnsafe() + this.config.timeout,
+      deadline: this.config.timeout === Infinity ? Infinity : this.now() + this.config.timeout,
       fiber,
       state: RUNNING
     }
@@ -303,7 +307,7 @@ export class Run implements Member {
           loop
         )
       }
-      const now = this.clock.currentTimeMillisUnsafe()
+      const now = this.now()
       if (now >= rec.deadline) {
         this.timedOut(rec)
         return loop

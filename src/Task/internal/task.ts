@@ -24,7 +24,10 @@ import { InvalidOptions, MaxChildren, RestartIntensityExceeded, SupervisorStoppe
 import type { ShutdownPolicy } from "../../Supervisor/ChildSpec.ts"
 import { decodeShutdown } from "../../internal/shutdown.ts"
 import * as DynamicSupervisor from "../../Supervisor/DynamicSupervisor.ts"
-import * as child from "../../Supervisor/internal/child.ts"
+import * as child from "../../internal/child.ts"
+import * as Inspect from "../../internal/inspect.ts"
+import type { Shell } from "../../internal/shell.ts"
+import { type DynamicEngine, shellNodeState } from "../../Supervisor/internal/dynamic.ts"
 import { type Entry, Timers } from "./timers.ts"
 
 /** @internal */
@@ -48,8 +51,10 @@ export const tasksActive = Metric.gauge("effect_otp_tasks_active", {
 })
 
 /** @internal */
-export class SupervisorImpl {
+export class SupervisorImpl implements Inspect.Inspector {
   declare readonly [TaskSupervisorTypeId]: typeof TaskSupervisorTypeId
+  readonly kind = "TaskSupervisor" as const
+  readonly [Inspect.TypeId]: Inspect.Inspector = this
   state: "open" | "stopping" | "stopped" = "open"
   stopReason: "shutdown" | RestartIntensityExceeded = "shutdown"
   /** live light tasks (fibers that have not ended yet) */
@@ -104,6 +109,48 @@ export class SupervisorImpl {
     return { _id: "TaskSupervisor", name: this.name, state: this.state, tasks: this.light }
   }
 
+  /** The shell of the DynamicSupervisor that holds the `startChild` tasks: the one place tasks report to. */
+  get shell(): Shell {
+    return (this.supervisor as unknown as DynamicEngine).shell
+  }
+
+  // ---- Inspect.Inspector ----------------------------------------------------------------
+
+  snapshot(): Inspect.NodeSnapshot {
+    const inner = (this.supervisor as unknown as DynamicEngine).snapshot()
+    const tasks: Array<DynamicSupervisor.ChildInfo> = []
+    for (const m of this.members) m.entries(tasks)
+    const children = inner.children.slice()
+    for (const t of tasks) {
+      children.push({ kind: "Task", type: "worker", pid: t.pid, state: "running", restarts: 0, children: [] })
+    }
+    const counts = inner.counts!
+    return {
+      kind: "TaskSupervisor",
+      type: "supervisor",
+      name: this.name,
+      id: this.name,
+      state: this.state === "open" ? shellNodeState(this.shell) : this.state === "stopping" ? "stopping" : inner.state,
+      restarts: 0,
+      counts: {
+        specs: counts.specs + this.light,
+        active: counts.active + this.light,
+        supervisors: counts.supervisors,
+        workers: counts.workers + this.light
+      },
+      stats: { tasks: this.light, startChildTasks: counts.specs },
+      children
+    }
+  }
+
+  subscribe(listener: (event: Inspect.InspectEvent) => void): () => void {
+    return Inspect.addListener(this.shell, listener)
+  }
+
+  childInspectors(): ReadonlyArray<Inspect.Inspector> {
+    return (this.supervisor as unknown as DynamicEngine).childInspectors()
+  }
+
   /** undefined when a new task may start now, else why not */
   refuse(): MaxChildren | SupervisorStopped | undefined {
     if (this.state !== "open") return new SupervisorStopped({ reason: this.stopReason })
@@ -141,7 +188,9 @@ Object.defineProperty(SupervisorImpl.prototype, TaskSupervisorTypeId, { value: T
 
 /**
  * Stops a task by its policy; one that overruns its shutdown is abandoned and
- * reported once, as the DynamicSupervisor reports its children.
+ * reported once through the supervisor's shell — log, the
+ * `effect_otp_child_shutdown_abandoned_total` metric and the `Abandoned`
+ * event — exactly as a child is.
  *
  * @internal
  */
@@ -151,16 +200,7 @@ export const stopTask = (
   fiber: Fiber.Fiber<unknown, unknown>,
   policy: ShutdownPolicy
 ): Effect.Effect<void> =>
-  Effect.flatMap(child.stopFiber(fiber, policy), (outcome) =>
-    outcome === "abandoned"
-      ? Effect.annotateLogs(
-          Effect.logWarning(
-            `task ${pid} did not stop within ${policy._tag === "Timeout" ? policy.millis : 0} ms: abandoned (its finalizers may still be running)`
-          ),
-          { supervisor: sup.name }
-        )
-      : Effect.void
-  )
+  sup.shell.report({ id: undefined, pid }, policy, child.stopFiber(fiber, policy), child.stoppedNow, "task")
 
 /** The tasks a caller fiber owns (`async`): stopped when that fiber fails or is interrupted. @internal */
 const owners = new WeakMap<Fiber.Fiber<unknown, unknown>, Set<TaskImpl<unknown, unknown>>>()

@@ -15,6 +15,7 @@ import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
+import { monotonicMillis } from "../../internal/effectInternals.ts"
 
 /** @internal */
 export interface Entry {
@@ -37,10 +38,15 @@ export class Timers {
   /** the deadline the sleeper wakes at (Infinity: no sleeper) */
   wakeAt = Infinity
 
+  /** monotonic milliseconds: a wall-clock step moves no deadline */
+  readonly now: () => number
+
   constructor(
     readonly clock: Clock.Clock,
     readonly context: Context.Context<never>
-  ) {}
+  ) {
+    this.now = monotonicMillis(clock)
+  }
 
   /** Calls `fire` after `millis`, unless cancelled first. */
   add(millis: number, fire: () => void): Entry {
@@ -51,7 +57,7 @@ export class Timers {
     } else {
       trim(fifo)
     }
-    const entry: Entry = { deadline: this.clock.currentTimeMillisUnsafe() + millis, fire, fifo }
+    const entry: Entry = { deadline: this.now() + millis, fire, fifo }
     fifo.entries.push(entry)
     if (entry.deadline < this.wakeAt) this.restart()
     return entry
@@ -88,7 +94,7 @@ export class Timers {
         this.wakeAt = Infinity
         return Effect.void
       }
-      const now = this.clock.currentTimeMillisUnsafe()
+      const now = this.now()
       if (now >= next.deadline) {
         const fire = next.fire!
         next.fire = undefined

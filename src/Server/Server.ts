@@ -31,6 +31,7 @@ import * as Data from "effect/Data"
 import type * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Scope from "effect/Scope"
 import { Rpc, RpcGroup } from "effect/rpc"
@@ -739,26 +740,46 @@ const decodeTimeout = (options: CallOptions | undefined): Duration.Duration | In
   return decoded.value
 }
 
+/**
+ * Waits for the reply to a message sent (or started) by the calling fiber.
+ * The timeout is a timer fiber of its own, not a race: the wait stays in the
+ * caller's fiber, so interrupting the caller always reaches the canceler that
+ * withdraws the request.
+ */
 const waitReply = (
   server: internal.ServerImpl,
   message: internal.Message,
-  timeout: Duration.Duration
-): Effect.Effect<unknown, unknown> => {
-  const wait = Effect.callback<unknown, unknown>((resume) => {
+  timeout: Duration.Duration,
+  context: Context.Context<never>
+): Effect.Effect<unknown, unknown> =>
+  Effect.callback<unknown, unknown>((resume, signal) => {
     if (message.exit !== undefined) return resume(message.exit)
-    message.resume = resume
-    return Effect.sync(() => server.withdraw(message))
+    // Withdrawn in the abort listener, which runs in the same step as the
+    // interruption: a canceler effect would run one step later, and under a
+    // scheduler that yields between steps the server could start the request
+    // in between.
+    let timer: Fiber.Fiber<void> | undefined
+    signal.addEventListener("abort", () => {
+      timer?.interruptUnsafe()
+      server.withdraw(message)
+    })
+    if (!Duration.isFinite(timeout)) {
+      message.resume = resume
+      return
+    }
+    const fired = Effect.sync(() => {
+      if (message.resume === undefined) return
+      server.withdraw(message)
+      server.kind.failed("timeout")
+      resume(Effect.fail(new CallTimeout({ server: server.name, tag: message.tag, timeout })))
+    })
+    const t = Effect.runForkWith(context)(Effect.andThen(Effect.sleep(timeout), fired))
+    timer = t
+    message.resume = (exit) => {
+      t.interruptUnsafe()
+      resume(exit)
+    }
   })
-  if (!Duration.isFinite(timeout)) return wait
-  return Effect.timeoutOrElse(wait, {
-    duration: timeout,
-    orElse: () =>
-      Effect.suspend(() => {
-        server.kind.failed("timeout")
-        return Effect.fail(new CallTimeout({ server: server.name, tag: message.tag, timeout }))
-      })
-  })
-}
 
 /**
  * Sends a request and waits for its reply: Elixir's `GenServer.call/3`.
@@ -842,7 +863,7 @@ const callUnknown = (
     }
     const timeout = options === undefined ? defaultTimeout : decodeTimeout(options)
     if (timeout instanceof InvalidOptions) return Effect.die(timeout)
-    const message = new internal.Message(internal.CALL_KIND, tag, payload, caller.cache.span, server.now())
+    const message = new internal.Message(internal.CALL_KIND, tag, payload, caller.cache.span, server.now(), caller)
     if (!server.busy && server.queued === 0) {
       // idle: start the handler now, in the caller's turn
       server.busy = true
@@ -853,9 +874,12 @@ const callUnknown = (
       }
       if (message.exit !== undefined) return message.exit
     } else {
+      // sent now, in the caller's turn (so messages keep the order they were
+      // sent in); a caller interrupted before it starts waiting is noticed
+      // when its message reaches the head of the mailbox
       server.enqueue(message)
     }
-    return waitReply(server, message, timeout)
+    return waitReply(server, message, timeout, caller.context)
   })
 
 /**

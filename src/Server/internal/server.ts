@@ -71,7 +71,9 @@ export class Message {
     /** the caller's span, linked from the handler's span */
     readonly link: Tracer.AnySpan | undefined,
     /** when the call was made (monotonic ms), for the latency histogram; -1 for casts */
-    readonly at: number
+    readonly at: number,
+    /** the calling fiber: a call whose caller ended before it started waiting is skipped */
+    readonly caller?: Fiber.Fiber<unknown, unknown>
   ) {}
 }
 
@@ -230,6 +232,16 @@ export class ServerImpl implements Runtime {
     while (this.head < mailbox.length) {
       const message = mailbox[this.head]!
       mailbox[this.head++] = undefined as unknown as Message
+      if (
+        message.state === QUEUED &&
+        message.resume === undefined &&
+        message.caller !== undefined &&
+        message.caller.pollUnsafe() !== undefined
+      ) {
+        // its caller was interrupted between sending and waiting
+        this.withdraw(message)
+        continue
+      }
       if (message.state === QUEUED) {
         this.queued--
         this.kind.depth--

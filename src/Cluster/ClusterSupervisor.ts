@@ -42,6 +42,7 @@ import { dual } from "effect/Function"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as References from "effect/References"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -390,6 +391,15 @@ interface Running {
 
 type State = { readonly _tag: "Unloaded" } | Running | { readonly _tag: "Failed" }
 
+class Later {
+  readonly deferred: Deferred.Deferred<unknown, unknown>
+  readonly ended: Deferred.Deferred<never, ChildCallError>
+  constructor(deferred: Deferred.Deferred<unknown, unknown>, ended: Deferred.Deferred<never, ChildCallError>) {
+    this.deferred = deferred
+    this.ended = ended
+  }
+}
+
 const isNormalStop = (reason: unknown) => reason === undefined || reason === "normal" || reason === "shutdown"
 
 /**
@@ -529,9 +539,13 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
               const holder: { current: Running | undefined } = { current: undefined }
               const runtime = makeRuntime(scope, holder)
               const context = Context.add(
-                Context.add(Context.add(outer, CurrentChild, child), Server.CurrentServer, runtime),
-                Scope.Scope,
-                scope
+                Context.add(
+                  Context.add(Context.add(outer, CurrentChild, child), Server.CurrentServer, runtime),
+                  Scope.Scope,
+                  scope
+                ),
+                References.CurrentLogAnnotations,
+                { supervisor: sup, child: id, incarnation: current.incarnation }
               ) as Context.Context<never>
               const exit = yield* def
                 .init(toArgs(id))
@@ -670,18 +684,10 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
 
         // Runs one message in the running incarnation (inside the mailbox).
         // Ok(reply) / Later(deferred) / a typed failure / a crash.
-        const handle = (running: Running, tag: string, payload: unknown) =>
+        // The end of a handled message that was not a plain reply: a crash, a
+        // stop requested by the handler, or a reply later.
+        const settle = (running: Running, exit: Exit.Exit<unknown, unknown>) =>
           Effect.gen(function* () {
-            const handler = running.handlers[tag]
-            const run =
-              handler === undefined
-                ? Effect.die(`${def.name}: no handler for ${tag}`)
-                : Effect.suspend(() => handler(payload, running.runtime))
-            const exit = yield* run.pipe(
-              Effect.provideContext(running.context as Context.Context<any>),
-              Effect.annotateLogs({ supervisor: sup, child: id, incarnation: running.child.incarnation }),
-              Effect.exit
-            )
             if (Exit.isFailure(exit) && (Cause.hasDies(exit.cause) || Cause.hasInterrupts(exit.cause))) {
               const reason = describeCause(exit.cause)
               const crashed = new ChildCrashed({ supervisor: sup, id, reason })
@@ -698,26 +704,42 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
               yield* afterEnd(reason, normal ? "normal" : "crash")
             }
             if (Exit.isSuccess(exit) && Deferred.isDeferred(exit.value)) {
-              return { _tag: "Later", deferred: exit.value as Deferred.Deferred<unknown, unknown>, running } as const
+              return new Later(exit.value as Deferred.Deferred<unknown, unknown>, running.ended)
             }
             return yield* exit
           })
 
+        // Runs one message in the running incarnation (inside the mailbox):
+        // a plain reply or typed failure goes straight back.
+        const handle = (running: Running, tag: string, payload: unknown): Effect.Effect<unknown, unknown> => {
+          const handler = running.handlers[tag]
+          const run =
+            handler === undefined
+              ? Effect.die(`${def.name}: no handler for ${tag}`)
+              : Effect.suspend(() => handler(payload, running.runtime))
+          return Effect.flatMap(Effect.exit(Effect.provideContext(run, running.context)), (exit) =>
+            running.stopping === undefined &&
+            (Exit.isSuccess(exit)
+              ? !Deferred.isDeferred(exit.value)
+              : !Cause.hasDies(exit.cause) && !Cause.hasInterrupts(exit.cause))
+              ? exit
+              : settle(running, exit)
+          )
+        }
+
         const call = (tag: string, payload: unknown) =>
           serially(
-            Effect.gen(function* () {
-              const running = yield* ensure
-              return yield* handle(running, tag, payload)
-            })
+            Effect.suspend(() =>
+              state._tag === "Running"
+                ? handle(state, tag, payload)
+                : Effect.flatMap(ensure, (running) => handle(running, tag, payload))
+            )
           ).pipe(
             // a reply later is awaited outside the mailbox, so the next message
             // is handled meanwhile; the incarnation's end fails it at once
             Effect.flatMap((result) =>
-              typeof result === "object" && result !== null && (result as { _tag?: unknown })._tag === "Later"
-                ? Effect.raceFirst(
-                    Deferred.await((result as { deferred: Deferred.Deferred<unknown, unknown> }).deferred),
-                    Deferred.await((result as { running: Running }).running.ended)
-                  )
+              result instanceof Later
+                ? Effect.raceFirst(Deferred.await(result.deferred), Deferred.await(result.ended))
                 : Effect.succeed(result)
             ),
             dieOnPersistence

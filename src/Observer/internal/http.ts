@@ -130,9 +130,12 @@ export const sse = (root: Inspect.Inspectable, o: Resolved): Stream.Stream<Uint8
       const refresh = Stream.fromEffectRepeat(
         Effect.andThen(changed.wait, Effect.andThen(Effect.sleep(settle), snapshot(false)))
       )
-      const events = Stream.map(Reader.stream(root, o.capacity), (e) => {
+      // one write per batch of events, however many it holds
+      const events = Stream.mapArray(Reader.stream(root, o.capacity), (batch) => {
         changed.notify()
-        return e._tag === "Dropped" ? frame("dropped", e) : frame("inspect", e)
+        let text = ""
+        for (const e of batch) text += e._tag === "Dropped" ? frame("dropped", e) : frame("inspect", e)
+        return [text] as const
       })
       return Stream.merge(ticks, Stream.merge(events, refresh)).pipe(Stream.map((s) => encoder.encode(s)))
     })

@@ -129,8 +129,11 @@ const keyOf = (parent, n, i) => parent + "/" + (n.id ?? n.name ?? "#" + i);
 function statLine(n) {
   const s = n.stats || {};
   if (n.kind === "Pool") return "open " + (s.open ?? "?") + " · idle " + (s.idle ?? "?") + " · in use " + (s.inUse ?? "?") + " · waiting " + (s.waiting ?? "?");
-  if (n.kind === "RateLimiter" || n.kind === "RateLimitedSupervisor") return "queued " + (s.queued ?? 0) + " · in window " + (s.inWindow ?? "?");
-  if (n.kind === "Registry") return (s.names ?? s.keys ?? 0) + " names";
+  if (n.kind === "RateLimiter" || n.kind === "RateLimitedSupervisor") {
+    return (s.live !== undefined ? s.live + " live · " : "") + "queued " + (s.queued ?? 0) + " · in window " + (s.inWindow ?? "?");
+  }
+  if (n.kind === "Registry") return (s.entries ?? 0) + " entries" + (s.keys ? " (" + s.keys + " keys)" : "");
+  if (n.kind === "TaskSupervisor") return (n.counts ? n.counts.active : 0) + " running";
   if (n.counts) return n.counts.active + " active";
   return "";
 }

@@ -31,6 +31,8 @@ import * as Data from "effect/Data"
 import type * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as References from "effect/References"
+import * as Tracer from "effect/Tracer"
 import type * as Fiber from "effect/Fiber"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Scope from "effect/Scope"
@@ -512,7 +514,8 @@ const invalid = (field: string, value: unknown, expected: string) =>
  *     })
  * })
  *
- * ;[...Session.protocol.requests.keys()] // => ["Say", "Crash"]
+ * const requests = [...Session.protocol.requests.keys()]
+ * requests // => ["Say", "Crash"]
  * ```
  *
  * @category constructors
@@ -1022,7 +1025,18 @@ const startIn = <Rpcs extends Rpc.Any, Args, E, R>(
     if (capacity instanceof InvalidOptions) return Effect.fail(capacity)
     const scope = Context.getUnsafe(fiber.context, ScopeTag)
     const server = new internal.ServerImpl(definition.name, capacity, scope, downError)
-    server.setContext(fiber.context)
+    // supervised: the child's context (its own trace and log context, made by
+    // its supervisor); unsupervised: the starter's, without its span and log
+    // spans, so handlers never run inside the starter's trace
+    server.setContext(
+      watch === undefined
+        ? fiber.context
+        : (Context.add(
+            Context.omit(Tracer.ParentSpan)(fiber.context),
+            References.CurrentLogSpans,
+            []
+          ) as Context.Context<never>)
+    )
     if (watch !== undefined) watch(server)
     const init = Effect.provideService(
       definition.init(args) as Effect.Effect<Record<string, internal.AnyHandler>, E, R | Scope.Scope | CurrentServer>,
@@ -1084,7 +1098,11 @@ const awaitDown = (server: internal.ServerImpl): Effect.Effect<void, unknown> =>
  * const Crash = Rpc.make("Crash")
  * let incarnations = 0
  * const Cache = Server.make("Cache", [Get, Crash], {
- *   init: () => Effect.sync(() => ({ Get: () => Effect.succeed(++incarnations), Crash: () => Effect.die("boom") }))
+ *   init: () =>
+ *     Effect.sync(() => {
+ *       const incarnation = ++incarnations
+ *       return { Get: () => Effect.succeed(incarnation), Crash: () => Effect.die("boom") }
+ *     })
  * })
  *
  * const program = Effect.gen(function* () {

@@ -7,7 +7,20 @@
  * and never cuts a running handler short.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Logger, Metric, References, Schema, Scope } from "effect"
+import {
+  Context,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  Logger,
+  Metric,
+  References,
+  Scheduler,
+  Schema,
+  Scope,
+  Tracer
+} from "effect"
 import { Rpc } from "effect/rpc"
 import { TestClock } from "effect/testing"
 import { DynamicSupervisor, Registry, Server, Supervisor } from "effect-otp"
@@ -421,6 +434,33 @@ describe("crashes and ServerDown", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect("the same holds under forced scheduler yields: ServerDown arrives in the step of the crash", () =>
+    Effect.gen(function* () {
+      for (const ops of [1, 2, 3, 5, 8]) {
+        const outcome = yield* Effect.gen(function* () {
+          const Wait = Rpc.make("Wait", { success: Schema.String })
+          const gate = yield* Deferred.make<void>()
+          const Dying = Server.make("Dying", [Wait], {
+            init: () =>
+              Effect.succeed({ Wait: () => Effect.andThen(Deferred.await(gate), Effect.die("died mid-call")) })
+          })
+          const server = yield* Server.start(Dying)
+          const first = yield* Effect.forkChild(Server.call(server, "Wait", undefined, { timeout: "infinity" }))
+          yield* settle
+          const queued = yield* Effect.forkChild(Server.call(server, "Wait", undefined, { timeout: "infinity" }))
+          yield* settle
+          Deferred.doneUnsafe(gate, Exit.void)
+          // the crash may come a few steps later (the handler yields too); the
+          // moment the first caller learns of it, the queued one has too
+          let rounds = 0
+          while (first.pollUnsafe() === undefined && rounds++ < 100) yield* Effect.yieldNow
+          return [first.pollUnsafe() !== undefined, queued.pollUnsafe() !== undefined, rounds < 100]
+        }).pipe(Effect.scoped, Effect.provideService(Scheduler.MaxOpsBeforeYield, ops))
+        assert.deepStrictEqual(outcome, [true, true, true], `MaxOpsBeforeYield ${ops}`)
+      }
+    })
+  )
+
   it.effect("a call by name reaches the current incarnation after a restart", () =>
     Effect.gen(function* () {
       const p = probe()
@@ -694,6 +734,39 @@ describe("observability", () => {
       const latency = all.find((m) => m.id === "effect_otp_server_call_duration_millis")
       assert.strictEqual((latency?.state as { count: number } | undefined)?.count, 1)
     }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect(
+    "a span per handled call: a child of the server's own trace, never the caller's, linked to the caller's span",
+    () => {
+      const spans: Array<Tracer.NativeSpan> = []
+      const recording = Tracer.make({
+        span: (options) => {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      return Effect.gen(function* () {
+        const Ping = Rpc.make("Ping", { success: Schema.String })
+        const Traced = Server.make("Traced", [Ping], {
+          init: () =>
+            Effect.succeed({ Ping: () => Effect.map(Effect.currentSpan, (span) => span.name).pipe(Effect.orDie) })
+        })
+        const server = yield* Server.start(Traced).pipe(Effect.withSpan("starter"))
+        const inside = yield* Server.call(server, "Ping").pipe(Effect.withSpan("caller"))
+        assert.strictEqual(inside, "Traced.Ping")
+        const handled = spans.find((s) => s.name === "Traced.Ping")!
+        const caller = spans.find((s) => s.name === "caller")!
+        assert.isTrue(handled.parent._tag === "None", "not a child of the caller (nor of the starter)")
+        assert.deepStrictEqual(
+          handled.links.map((l) => l.span),
+          [caller]
+        )
+        assert.strictEqual(handled.kind, "server")
+        assert.strictEqual(handled.status._tag, "Ended")
+      }).pipe(Effect.scoped, Effect.provideService(Tracer.Tracer, recording))
+    }
   )
 
   it.effect("a crash is reported once, by the supervisor, with the handler's cause", () => {

@@ -104,6 +104,13 @@ try {
       if (!files.has(file.replace(/^\.\//, ""))) fail(`exports["${subpath}"] points at ${file}, not in the tarball`)
     }
   }
+  // every namespace the root re-exports has its own subpath too (effect-otp/DynamicSupervisor, ...)
+  const rootIndex = fs.readFileSync(path.join(clone, "dist", "index.js"), "utf8")
+  for (const m of rootIndex.matchAll(/export \* as (\w+) from "\.\/([^"]+)"/g)) {
+    const target = `./dist/${m[2]!.replace(/\.ts$/, ".js")}`
+    if (!entries.some((e) => e.target.default === target))
+      fail(`${pkg.name} re-exports ${m[1]} (${target}) but exports has no subpath for it`)
+  }
   const stray = [...files].filter((f) => /^(test|bench|examples|scripts|docs|\.ci)\//.test(f) || /\.test\.ts$/.test(f))
   if (stray.length > 0) fail(`files that are not the library: ${stray.slice(0, 10).join(", ")}`)
   else ok(`every exports target is present; no tests, benches, examples or scripts`)

@@ -945,7 +945,7 @@ export type TreeNode = Inspect.NodeSnapshot
  * @category getters
  * @since 0.1.0
  */
-export const tree = (self: Supervisor | Inspect.Inspectable): Effect.Effect<TreeNode> =>
+export const tree = (self: Pipeable): Effect.Effect<TreeNode> =>
   Effect.sync(() => treeUnsafe(self))
 
 /**
@@ -954,7 +954,7 @@ export const tree = (self: Supervisor | Inspect.Inspectable): Effect.Effect<Tree
  * @category getters
  * @since 0.1.0
  */
-export const treeUnsafe = (self: Supervisor | Inspect.Inspectable): TreeNode => {
+export const treeUnsafe = (self: Pipeable): TreeNode => {
   const inspector = Inspect.inspectorOf(self)
   return inspector === undefined
     ? { kind: "Worker", type: "worker", state: "stopped", restarts: 0, children: [] }

@@ -356,6 +356,11 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
         chunked(this.children.values(), (c) => this.stopOne(c)),
         (waits) =>
           Effect.map(Effect.all(waits, { concurrency: "unbounded", discard: true }), () => {
+            // callers still waiting for a start (one stuck past its shutdown policy) end now
+            for (const c of this.children.values()) {
+              if (!child.started(c) && child.phase(c) !== "Exited")
+                child.settleStart(c, Effect.fail(shell.stoppedError()))
+            }
             this.children.clear()
             this.starting = 0
             this.workers = 0

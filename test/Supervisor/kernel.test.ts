@@ -1,0 +1,418 @@
+/**
+ * One supervision kernel (issue 14): behaviour that used to differ between
+ * supervisor kinds, pinned once for all of them; the time, interrupt and
+ * bad-input faults of issue 10 that live in the shared lifecycle; and the
+ * child's own trace and log context (issue 15 item 2). Each test here failed
+ * on the code before the kernel.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Deferred, Effect, Exit, Fiber, Logger, Metric, Option, Ref, References, Scope, Tracer } from "effect"
+import { TestClock } from "effect/testing"
+import {
+  ChildSpec,
+  DynamicSupervisor,
+  RateLimitedSupervisor,
+  Registry,
+  Supervisor,
+  Task,
+  TaskSupervisor
+} from "effect-otp"
+import { type Control, controllable, eventually, makeEventLog, settle } from "../utils/lifecycle.ts"
+
+const metricValue = (id: string, supervisor: string) =>
+  Effect.map(Metric.snapshot, (all) => {
+    const m = all.find((m) => m.id === id && m.attributes?.["supervisor"] === supervisor)
+    const state = m?.state as { readonly count?: number; readonly value?: number } | undefined
+    return state?.count ?? state?.value ?? 0
+  })
+
+const anHour = 3_600_000
+
+describe("one report for every supervisor kind", () => {
+  it.effect(
+    "a TaskSupervisor task that overruns its shutdown is counted in effect_otp_child_shutdown_abandoned_total, as a DynamicSupervisor child is",
+    () =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const tasks = yield* TaskSupervisor.make({ name: "ts-abandon" }).pipe(Scope.provide(scope))
+        const dyn = yield* DynamicSupervisor.make({ name: "ds-abandon" }).pipe(Scope.provide(scope))
+        yield* TaskSupervisor.asyncNolink(tasks, Effect.uninterruptible(Effect.never), { shutdown: "100 millis" })
+        yield* DynamicSupervisor.startChild(
+          dyn,
+          ChildSpec.make({
+            start: Effect.void,
+            run: () => Effect.uninterruptible(Effect.never),
+            shutdown: "100 millis"
+          })
+        )
+        const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+        // the scope's finalizers run one after the other: 100 ms for each supervisor
+        yield* TestClock.adjust("200 millis")
+        yield* Fiber.join(closing)
+        assert.strictEqual(yield* metricValue("effect_otp_child_shutdown_abandoned_total", "ts-abandon"), 1)
+        assert.strictEqual(yield* metricValue("effect_otp_child_shutdown_abandoned_total", "ds-abandon"), 1)
+      }).pipe(
+        Effect.provideService(Metric.MetricRegistry, new Map()),
+        Effect.provideService(Logger.CurrentLoggers, new Set())
+      )
+  )
+})
+
+describe("one restart policy for every supervisor kind", () => {
+  const backoff = DynamicSupervisor.backoff({ min: "1 second", max: "10 seconds" })
+
+  it.effect("a static Supervisor's child waits out restartBackoff before it restarts (it used to crash-loop)", () =>
+    Effect.gen(function* () {
+      const log = makeEventLog()
+      const sup = yield* Supervisor.make([controllable(log, "w")], {
+        strategy: "oneForOne",
+        maxRestarts: 10,
+        restartBackoff: backoff
+      })
+      const first = Supervisor.whichChildrenUnsafe(sup)![0]!.child as Supervisor.Child<Control>
+      yield* Deferred.fail(first.handle.exit, "boom")
+      yield* settle
+      assert.deepStrictEqual(log.events, ["start:w#1", "stop:w#1"])
+      assert.strictEqual(Supervisor.whichChildrenUnsafe(sup)![0]!.child, "restarting")
+      yield* TestClock.adjust("999 millis")
+      assert.notInclude(log.events, "start:w#2")
+      yield* TestClock.adjust("1 millis")
+      yield* eventually(() => log.events.includes("start:w#2"), "restarted after the backoff")
+    }).pipe(Effect.provideService(Logger.CurrentLoggers, new Set()))
+  )
+
+  it.effect("a transient TaskSupervisor.startChild task waits out restartBackoff between runs", () =>
+    Effect.gen(function* () {
+      const runs = yield* Ref.make(0)
+      const sup = yield* TaskSupervisor.make({ maxRestarts: 10, restartBackoff: backoff })
+      yield* TaskSupervisor.startChild(
+        sup,
+        Effect.andThen(
+          Ref.update(runs, (n) => n + 1),
+          Effect.fail("boom")
+        ),
+        { restart: "transient" }
+      )
+      yield* settle
+      assert.strictEqual(yield* Ref.get(runs), 1)
+      yield* TestClock.adjust("999 millis")
+      assert.strictEqual(yield* Ref.get(runs), 1)
+      yield* TestClock.adjust("1 millis")
+      yield* eventually(() => Effect.runSync(Ref.get(runs)) === 2, "second run after 1 s")
+      yield* TestClock.adjust("1999 millis")
+      assert.strictEqual(yield* Ref.get(runs), 2)
+      yield* TestClock.adjust("1 millis")
+      yield* eventually(() => Effect.runSync(Ref.get(runs)) === 3, "third run after 2 s more")
+    }).pipe(Effect.provideService(Logger.CurrentLoggers, new Set()))
+  )
+})
+
+describe("one inspection protocol for every supervisor kind", () => {
+  it.effect(
+    "Supervisor.tree takes a TaskSupervisor or a RateLimitedSupervisor as root, and descends into them as children",
+    () =>
+      Effect.gen(function* () {
+        const tasks = yield* TaskSupervisor.make({ name: "jobs" })
+        yield* TaskSupervisor.asyncNolink(tasks, Effect.never)
+        yield* TaskSupervisor.startChild(tasks, Effect.never)
+        const tasksTree = yield* Supervisor.tree(tasks)
+        assert.strictEqual(tasksTree.kind, "TaskSupervisor")
+        assert.deepStrictEqual(
+          tasksTree.children.map((c) => c.kind).sort(),
+          ["Task", "Worker"],
+          "a light task and a startChild task"
+        )
+        const limited = yield* RateLimitedSupervisor.make({ name: "spawner", limit: 5, window: "1 second" })
+        yield* RateLimitedSupervisor.startChild(limited, ChildSpec.make({ id: "job", start: Effect.void }))
+        const limitedTree = yield* Supervisor.tree(limited)
+        assert.strictEqual(limitedTree.kind, "RateLimitedSupervisor")
+        assert.strictEqual(limitedTree.stats?.["admitted"], 1)
+        assert.deepStrictEqual(
+          limitedTree.children.map((c) => c.id),
+          ["job"]
+        )
+        const root = yield* Supervisor.make(
+          [
+            ChildSpec.make({ id: "tasks", start: Effect.succeed(tasks) }),
+            ChildSpec.make({ id: "limited", start: Effect.succeed(limited) }),
+            ChildSpec.make({ id: "names", start: Registry.make({ keys: "unique" }) })
+          ],
+          { name: "app", strategy: "oneForOne" }
+        )
+        const tree = yield* Supervisor.tree(root)
+        assert.deepStrictEqual(
+          tree.children.map((c) => [c.id, c.kind, c.children.length]),
+          [
+            ["tasks", "TaskSupervisor", 2],
+            ["limited", "RateLimitedSupervisor", 1],
+            ["names", "Registry", 0]
+          ]
+        )
+        assert.include(Supervisor.formatTree(tree), "tasks #")
+        assert.deepStrictEqual(JSON.parse(JSON.stringify(tree)).children.length, 3)
+      }).pipe(Effect.scoped)
+  )
+})
+
+describe("time is the Clock's monotonic reading", () => {
+  it.effect(
+    "DynamicSupervisor: two crashes 10 s apart stay apart when the wall clock steps back an hour (3 in 5 s is not exceeded)",
+    () =>
+      Effect.gen(function* () {
+        const log = makeEventLog()
+        const sup = yield* DynamicSupervisor.make({ maxRestarts: 1, maxSeconds: 5 })
+        yield* DynamicSupervisor.startChild(sup, controllable(log, "w"))
+        const crash = Effect.gen(function* () {
+          const [info] = yield* DynamicSupervisor.whichChildren(sup)
+          yield* Deferred.fail((info!.child as DynamicSupervisor.Child<Control>).handle.exit, "boom")
+          yield* settle
+        })
+        yield* crash
+        const clock = yield* Clock.Clock
+        yield* TestClock.setTime(clock.currentTimeMillisUnsafe() - anHour)
+        yield* TestClock.adjust("10 seconds")
+        yield* crash
+        assert.deepStrictEqual(yield* DynamicSupervisor.countChildren(sup), {
+          specs: 1,
+          active: 1,
+          supervisors: 0,
+          workers: 1
+        })
+      }).pipe(Effect.provideService(Logger.CurrentLoggers, new Set()))
+  )
+
+  it.effect("Supervisor: two crashes 10 s apart stay apart when the wall clock steps back an hour", () =>
+    Effect.gen(function* () {
+      const log = makeEventLog()
+      const sup = yield* Supervisor.make([controllable(log, "w")], {
+        strategy: "oneForOne",
+        maxRestarts: 1,
+        maxSeconds: 5
+      })
+      const crash = Effect.gen(function* () {
+        const c = Supervisor.whichChildrenUnsafe(sup)![0]!.child as Supervisor.Child<Control>
+        yield* Deferred.fail(c.handle.exit, "boom")
+        yield* eventually(() => {
+          const now = Supervisor.whichChildrenUnsafe(sup)
+          return now === undefined || (typeof now[0]!.child !== "string" && now[0]!.child.pid !== c.pid)
+        })
+      })
+      yield* crash
+      const clock = yield* Clock.Clock
+      yield* TestClock.setTime(clock.currentTimeMillisUnsafe() - anHour)
+      yield* TestClock.adjust("10 seconds")
+      yield* crash
+      assert.strictEqual((yield* Supervisor.countChildren(sup)).active, 1, "still running: it did not give up")
+    }).pipe(Effect.provideService(Logger.CurrentLoggers, new Set()))
+  )
+
+  it.effect(
+    "Task.await's and Task.yield's timeouts fire 5 s after they were armed when the wall clock steps back an hour",
+    () =>
+      Effect.gen(function* () {
+        const sup = yield* TaskSupervisor.make()
+        const task = yield* TaskSupervisor.asyncNolink(sup, Effect.never)
+        const awaiting = yield* Effect.forkChild(Effect.flip(Task.await(task, "5 seconds")))
+        const yielding = yield* Effect.forkChild(Task.yield(task, "5 seconds"))
+        yield* settle
+        const clock = yield* Clock.Clock
+        yield* TestClock.setTime(clock.currentTimeMillisUnsafe() - anHour)
+        yield* TestClock.adjust("4 seconds")
+        // TestClock's own sleeps follow its wall clock (a live Clock sleeps with setTimeout, which is monotonic):
+        // a shorter timeout armed now re-arms the supervisor's one timer, which then reads the deadlines
+        const short = yield* Effect.forkChild(Effect.flip(Task.await(task, "500 millis")))
+        yield* settle
+        yield* TestClock.adjust("500 millis")
+        assert.strictEqual((yield* Fiber.join(short))._tag, "TaskTimeout")
+        assert.isUndefined(awaiting.pollUnsafe())
+        yield* TestClock.adjust("500 millis")
+        // 5 s of monotonic time since they were armed (the wall-clock deadline would be an hour away)
+        assert.strictEqual((yield* Fiber.join(awaiting))._tag, "TaskTimeout")
+        assert.isTrue(Option.isNone(yield* Fiber.join(yielding)))
+      }).pipe(Effect.scoped)
+  )
+})
+
+describe("interrupts are bounded by the child's shutdown policy", () => {
+  const stuckStart = ChildSpec.make({
+    id: "stuck",
+    start: Effect.uninterruptible(Effect.sleep("2 seconds")),
+    shutdown: "100 millis"
+  })
+
+  it.effect(
+    "interrupting a startChild caller while start is uninterruptible returns within the shutdown policy; the child is abandoned and reported",
+    () =>
+      Effect.gen(function* () {
+        const sup = yield* DynamicSupervisor.make({ name: "ds-interrupt" })
+        const caller = yield* Effect.forkChild(DynamicSupervisor.startChild(sup, stuckStart))
+        yield* settle
+        const interrupting = yield* Effect.forkChild(Fiber.interrupt(caller))
+        yield* TestClock.adjust("100 millis")
+        yield* settle
+        assert.isDefined(interrupting.pollUnsafe(), "the interrupt returned after 100 ms, not 2 s")
+        assert.strictEqual(yield* metricValue("effect_otp_child_shutdown_abandoned_total", "ds-interrupt"), 1)
+        yield* TestClock.adjust("2 seconds") // let the stuck start end before the test's scope closes
+      }).pipe(
+        Effect.scoped,
+        Effect.provideService(Metric.MetricRegistry, new Map()),
+        Effect.provideService(Logger.CurrentLoggers, new Set())
+      )
+  )
+
+  it.effect(
+    "pending startChild calls end with SupervisorStopped when their supervisor closes (within the shutdown policy)",
+    () =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const sup = yield* DynamicSupervisor.make().pipe(Scope.provide(scope))
+        const caller = yield* Effect.forkChild(Effect.flip(DynamicSupervisor.startChild(sup, stuckStart)))
+        yield* settle
+        const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+        yield* TestClock.adjust("100 millis")
+        yield* settle
+        assert.isDefined(closing.pollUnsafe(), "closed after the shutdown policy")
+        const error = caller.pollUnsafe()
+        assert.isDefined(error, "the caller ended with the supervisor, not 2 s later")
+        assert.strictEqual((yield* Fiber.join(caller))._tag, "SupervisorStopped")
+        yield* TestClock.adjust("2 seconds")
+      }).pipe(Effect.provideService(Logger.CurrentLoggers, new Set()))
+  )
+})
+
+describe("bad input", () => {
+  it.effect(
+    "NaN restartBackoffResetAfter and NaN backoff min/max fail with InvalidOptions naming the field (were silently 0)",
+    () =>
+      Effect.gen(function* () {
+        const field = (options: DynamicSupervisor.Options) =>
+          Effect.map(Effect.flip(DynamicSupervisor.make(options)), (e) => [e._tag, e.field])
+        assert.deepStrictEqual(yield* field({ restartBackoffResetAfter: Number.NaN }), [
+          "InvalidOptions",
+          "restartBackoffResetAfter"
+        ])
+        assert.deepStrictEqual(
+          yield* field({ restartBackoff: DynamicSupervisor.backoff({ min: Number.NaN, max: 1000 }) }),
+          ["InvalidOptions", "min"]
+        )
+        assert.deepStrictEqual(
+          yield* field({ restartBackoff: DynamicSupervisor.backoff({ min: 10, max: Number.NaN }) }),
+          ["InvalidOptions", "max"]
+        )
+        const e = yield* Effect.flip(
+          Supervisor.make([], { strategy: "oneForOne", restartBackoffResetAfter: Number.NaN })
+        )
+        assert.strictEqual(e._tag === "InvalidOptions" && e.field, "restartBackoffResetAfter")
+      }).pipe(Effect.scoped)
+  )
+})
+
+describe("a child runs in its own trace and log context", () => {
+  const capture = () => {
+    const spans: Array<Tracer.Span> = []
+    const tracer = Tracer.make({
+      span: (options) => {
+        const span = Tracer.nativeTracer.span(options)
+        spans.push(span)
+        return span
+      }
+    })
+    const lines: Array<{ message: string; annotations: Record<string, unknown>; spans: Array<string> }> = []
+    const logger = Logger.make((o) => {
+      lines.push({
+        message: String(Array.isArray(o.message) ? o.message[0] : o.message),
+        // as loggers read them: own enumerable string keys
+        annotations: Object.fromEntries(Object.entries(o.fiber.getRef(References.CurrentLogAnnotations))),
+        spans: o.fiber.getRef(References.CurrentLogSpans).map(([label]) => label)
+      })
+    })
+    return { spans, tracer, lines, logger }
+  }
+
+  it.effect(
+    "outside the caller's span, annotations and log spans; annotated with supervisor, id and pid; its run a root span linked to the startChild span",
+    () =>
+      Effect.gen(function* () {
+        const { lines, logger, spans, tracer } = capture()
+        const seen: Array<Tracer.Span> = []
+        const spec = ChildSpec.make({
+          id: "session:alice",
+          start: Effect.andThen(
+            Effect.log("child started"),
+            Effect.map(Effect.currentSpan, (span) => {
+              seen.push(span)
+              return span
+            })
+          ),
+          run: () => Effect.never
+        })
+        const program = Effect.gen(function* () {
+          const sup = yield* DynamicSupervisor.make({ name: "sessions" })
+          const child = yield* DynamicSupervisor.startChild(sup, spec).pipe(
+            Effect.annotateLogs({ request: "POST /sessions/alice" }),
+            Effect.withLogSpan("request"),
+            Effect.withSpan("POST /sessions/alice")
+          )
+          const line = lines.find((l) => l.message === "child started")!
+          assert.deepStrictEqual(line.annotations, { supervisor: "sessions", pid: child.pid, id: "session:alice" })
+          assert.deepStrictEqual(line.spans, [], "no log spans of the caller")
+          const run = seen[0]!
+          assert.strictEqual(run.name, "DynamicSupervisor.child")
+          assert.isTrue(Option.isNone(run.parent), "a root span, not inside the request")
+          const startSpan = spans.find((s) => s.name === "DynamicSupervisor.startChild")!
+          const request = spans.find((s) => s.name === "POST /sessions/alice")!
+          assert.strictEqual(Option.getOrUndefined(startSpan.parent)?.spanId, request.spanId)
+          assert.deepStrictEqual(
+            run.links.map((l) => l.span.spanId),
+            [startSpan.spanId],
+            "linked to the span that started it"
+          )
+          assert.strictEqual(run.attributes.get("supervisor"), "sessions")
+          assert.strictEqual(run.attributes.get("id"), "session:alice")
+          assert.strictEqual(run.attributes.get("pid"), child.pid)
+          assert.strictEqual(run.attributes.get("incarnation"), 1)
+          assert.strictEqual(startSpan.attributes.get("pid"), child.pid)
+        })
+        yield* program.pipe(
+          Effect.provideService(Tracer.Tracer, tracer),
+          Effect.provideService(Logger.CurrentLoggers, new Set([logger])),
+          Effect.scoped
+        )
+      })
+  )
+
+  it.effect(
+    "each restart is a span (supervisor, id, previous pid, attempt) and the new incarnation's run is linked to it",
+    () =>
+      Effect.gen(function* () {
+        const { spans, tracer } = capture()
+        const log = makeEventLog()
+        const program = Effect.gen(function* () {
+          const sup = yield* DynamicSupervisor.make({ name: "workers" })
+          const first = yield* DynamicSupervisor.startChild(sup, controllable(log, "w"))
+          yield* Deferred.fail(first.handle.exit, "boom")
+          yield* eventually(() => log.events.includes("start:w#2"))
+          const restart = spans.find((s) => s.name === "DynamicSupervisor.restart")!
+          assert.isDefined(restart)
+          assert.strictEqual(restart.attributes.get("supervisor"), "workers")
+          assert.strictEqual(restart.attributes.get("id"), "w")
+          assert.strictEqual(restart.attributes.get("previousPid"), first.pid)
+          assert.strictEqual(restart.attributes.get("attempt"), 1)
+          const [info] = yield* DynamicSupervisor.whichChildren(sup)
+          assert.strictEqual(restart.attributes.get("pid"), info!.pid)
+          const runs = spans.filter((s) => s.name === "DynamicSupervisor.child")
+          assert.strictEqual(runs.length, 2)
+          assert.deepStrictEqual(
+            runs[1]!.links.map((l) => l.span.spanId),
+            [restart.spanId]
+          )
+          assert.strictEqual(runs[1]!.attributes.get("incarnation"), 2)
+        })
+        yield* program.pipe(
+          Effect.provideService(Tracer.Tracer, tracer),
+          Effect.provideService(Logger.CurrentLoggers, new Set()),
+          Effect.scoped
+        )
+      })
+  )
+})

@@ -102,9 +102,15 @@ describe("Observer page (Chromium)", () => {
     await p.waitForSelector("#status.live", { timeout: 10_000 })
     await p.waitForSelector('li.node[data-id="session:alice"][data-pid]', { timeout: 10_000 })
     const kinds = await p.$$eval("li.node", (nodes) => nodes.map((n) => n.getAttribute("data-kind")))
-    // the kinds that implement the inspection protocol so far (Registry, RateLimitedSupervisor and
-    // TaskSupervisor show as plain children until they do)
-    for (const kind of ["Supervisor", "DynamicSupervisor", "Pool", "Connection"]) {
+    for (const kind of [
+      "Supervisor",
+      "DynamicSupervisor",
+      "Registry",
+      "Pool",
+      "Connection",
+      "RateLimitedSupervisor",
+      "TaskSupervisor"
+    ]) {
       assert.include(kinds, kind, `the tree shows a ${kind}`)
     }
     const sessions = await p.$$eval('li.node[data-id^="session:"]', (nodes) => nodes.length)

@@ -123,7 +123,8 @@ const LOG_MAX = 200;
 const isLeaf = (k) => k === "Worker" || k === "Task" || k === "Connection";
 const short = { Supervisor: "SUP", DynamicSupervisor: "DYN", TaskSupervisor: "TASKS", RateLimitedSupervisor: "RLS",
   Pool: "POOL", Registry: "REG", RateLimiter: "LIMIT", Worker: "worker", Task: "task", Connection: "conn", Server: "SRV", Agent: "AGENT" };
-const label = (n) => n.id ?? n.name ?? "?";
+// a child started without an id (a task, say) is named by its kind
+const label = (n) => n.id ?? n.name ?? "(" + (short[n.kind] || n.kind).toLowerCase() + ")";
 const keyOf = (parent, n, i) => parent + "/" + (n.id ?? n.name ?? "#" + i);
 
 function statLine(n) {

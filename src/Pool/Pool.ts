@@ -29,8 +29,9 @@
  *   back to the next caller (#71, #73).
  * - Connect failures (a database restart): nobody fails because a connect
  *   failed. The pool backs off (`connectBackoff`, by default 100 ms doubling
- *   to 10 s) instead of retrying in a loop, opens nothing while it backs off,
- *   and connects again after the delay; callers keep waiting, each up to its
+ *   to 1 s) instead of retrying in a loop, opens nothing while it backs off,
+ *   and then probes with one connect at a time until one succeeds (the
+ *   connects the queue needs follow at once); callers keep waiting, each up to its
  *   `checkoutTimeout`, for a connection to come back or the next connect to
  *   succeed. An outage shorter than the timeout costs callers only time; a
  *   caller that times out meanwhile gets `PoolTimeout` whose `cause` is the
@@ -241,7 +242,9 @@ export interface Options<A, E, R> {
   /**
    * Delays connecting again after a connect failed; its input is the number
    * of consecutive failed attempts (from 1). A schedule that ends keeps its
-   * last delay. @default 100 ms doubling, at most 10 s
+   * last delay. While connects fail, each delay is followed by one probe
+   * connect; once one succeeds the pool opens what its callers need.
+   * @default 100 ms doubling, at most 1 s
    */
   readonly connectBackoff?: Schedule.Schedule<unknown, number, unknown, R> | undefined
   /** How long closing one connection may take (its child's shutdown). @default "5 seconds" */
@@ -480,12 +483,14 @@ export const Service =
     options: Options<A, E, R>
   ): Context.ServiceClass<Self, Id, Pool<A, E>> & {
     readonly layer: Layer.Layer<Self, InvalidOptions, Exclude<R, Scope.Scope>>
+    /** Runs the pool alone until interrupted (`Layer.launch` of its layer). */
+    readonly launch: Effect.Effect<never, InvalidOptions, Exclude<R, Scope.Scope>>
   } => {
     const Base = Context.Service<Self, Pool<A, E>>()(id)
     const layer = Layer.effect(Base as unknown as Context.Key<Self, Pool<A, E>>)(
       make({ name: id, ...options } as Options<A, E, R>)
     )
-    return Object.assign(Base, { layer }) as any
+    return Object.assign(Base, { layer, launch: Layer.launch(layer) }) as any
   }
 
 /**

@@ -53,6 +53,7 @@ import { ChildNotFound, InvalidOptions, MaxChildren, RestartIntensityExceeded, S
 import type * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
 import * as Inspect from "../internal/inspect.ts"
+import { launchUntilStopped, supervisorLayer } from "../internal/launch.ts"
 import type { DynamicEngine } from "../Supervisor/internal/dynamic.ts"
 import { Core } from "./internal/core.ts"
 import * as options_ from "./internal/options.ts"
@@ -360,7 +361,7 @@ export const make = <X = never>(
 export const layer = <I, X = never>(
   tag: Context.Key<I, RateLimitedSupervisor<X>>,
   options: Options<X>
-): Layer.Layer<I, InvalidOptions> => Layer.effect(tag)(make(options))
+): Layer.Layer<I, InvalidOptions | RestartIntensityExceeded> => supervisorLayer(tag, make(options), await_)
 
 /**
  * Declares a named rate-limited supervisor as a service class with its
@@ -394,13 +395,13 @@ export const Service =
     id: Id,
     options: Options<X>
   ): Context.ServiceClass<Self, Id, RateLimitedSupervisor<X>> & {
-    readonly layer: Layer.Layer<Self, InvalidOptions>
+    readonly layer: Layer.Layer<Self, InvalidOptions | RestartIntensityExceeded>
+    readonly launch: Effect.Effect<void, InvalidOptions | RestartIntensityExceeded>
   } => {
     const Base = Context_.Service<Self, RateLimitedSupervisor<X>>()(id)
-    const layer_ = Layer.effect(Base as unknown as Context.Key<Self, RateLimitedSupervisor<X>>)(
-      make({ name: id, ...options })
-    )
-    return Object.assign(Base, { layer: layer_ }) as any
+    const started = make({ name: id, ...options })
+    const layer_ = supervisorLayer(Base as unknown as Context.Key<Self, RateLimitedSupervisor<X>>, started, await_)
+    return Object.assign(Base, { layer: layer_, launch: launchUntilStopped(started, await_) }) as any
   }
 
 /**

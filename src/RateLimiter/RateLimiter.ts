@@ -315,10 +315,14 @@ export const Service =
   <const Id extends string>(
     id: Id,
     options: Options
-  ): Context.ServiceClass<Self, Id, RateLimiter> & { readonly layer: Layer.Layer<Self, InvalidOptions> } => {
+  ): Context.ServiceClass<Self, Id, RateLimiter> & {
+    readonly layer: Layer.Layer<Self, InvalidOptions>
+    /** Runs the limiter alone until interrupted (`Layer.launch` of its layer). */
+    readonly launch: Effect.Effect<never, InvalidOptions>
+  } => {
     const Base = Context.Service<Self, RateLimiter>()(id)
     const layer_ = Layer.effect(Base as unknown as Context.Key<Self, RateLimiter>)(make({ name: id, ...options }))
-    return Object.assign(Base, { layer: layer_ }) as any
+    return Object.assign(Base, { layer: layer_, launch: Layer.launch(layer_) }) as any
   }
 
 /**

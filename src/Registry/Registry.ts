@@ -355,10 +355,12 @@ export const Service =
     options: Options<Kind>
   ): Context.ServiceClass<Self, Id, Registry<K, V, Kind>> & {
     readonly layer: Layer.Layer<Self, InvalidOptions>
+    /** Runs the registry alone until interrupted (`Layer.launch` of its layer). */
+    readonly launch: Effect.Effect<never, InvalidOptions>
   } => {
     const Base = Context.Service<Self, Registry<K, V, Kind>>()(id)
     const built = layer(Base as unknown as Context.Key<Self, Registry<K, V, Kind>>, options)
-    return Object.assign(Base, { layer: built }) as any
+    return Object.assign(Base, { layer: built, launch: Layer.launch(built) }) as any
   }
 
 /**

@@ -53,6 +53,7 @@ import * as child from "../internal/child.ts"
 import { decodeRestartPolicy, InvalidBackoff, inputMillis } from "../internal/policy.ts"
 import { isTracing } from "../internal/shell.ts"
 import { DynamicEngine, TypeId } from "./internal/dynamic.ts"
+import { launchUntilStopped, supervisorLayer } from "../internal/launch.ts"
 
 export {
   /**
@@ -245,7 +246,7 @@ const validate = (options: Options<any>) => {
 export const layer = <I, X = never>(
   tag: Context.Key<I, DynamicSupervisor<X>>,
   options?: Options<X>
-): Layer.Layer<I, InvalidOptions> => Layer.effect(tag)(make(options))
+): Layer.Layer<I, InvalidOptions | RestartIntensityExceeded> => supervisorLayer(tag, make(options), await_)
 
 /**
  * Declares a named dynamic supervisor as a service class, the Effect
@@ -279,13 +280,13 @@ export const Service =
     id: Id,
     options?: Options<X>
   ): Context.ServiceClass<Self, Id, DynamicSupervisor<X>> & {
-    readonly layer: Layer.Layer<Self, InvalidOptions>
+    readonly layer: Layer.Layer<Self, InvalidOptions | RestartIntensityExceeded>
+    readonly launch: Effect.Effect<void, InvalidOptions | RestartIntensityExceeded>
   } => {
     const Base = Context.Service<Self, DynamicSupervisor<X>>()(id)
-    const layer = Layer.effect(Base as unknown as Context.Key<Self, DynamicSupervisor<X>>)(
-      make({ name: id, ...options })
-    )
-    return Object.assign(Base, { layer }) as any
+    const started = make({ name: id, ...options })
+    const layer = supervisorLayer(Base as unknown as Context.Key<Self, DynamicSupervisor<X>>, started, await_)
+    return Object.assign(Base, { layer, launch: launchUntilStopped(started, await_) }) as any
   }
 
 /**

@@ -70,6 +70,7 @@ import { decodeRestartPolicy, type RestartPolicy } from "../internal/policy.ts"
 import * as Inspect from "../internal/inspect.ts"
 import { type Slot, StaticSupervisor } from "./internal/staticSupervisor.ts"
 import { showValue } from "../internal/show.ts"
+import { launchUntilStopped, supervisorLayer } from "../internal/launch.ts"
 
 export {
   /**
@@ -441,8 +442,8 @@ export const layer = <I, const Cs extends ReadonlyArray<ChildSpec.ChildSpec<any,
   tag: Context.Key<I, Supervisor>,
   children: Cs,
   options: Options
-): Layer.Layer<I, ChildrenError<Cs> | InvalidOptions, ChildrenServices<Cs>> =>
-  Layer.effect(tag)(make(children, options))
+): Layer.Layer<I, ChildrenError<Cs> | InvalidOptions | RestartIntensityExceeded, ChildrenServices<Cs>> =>
+  supervisorLayer(tag, make(children, options), await_)
 
 /**
  * Declares a supervision tree as a service class: the Effect counterpart of
@@ -484,7 +485,7 @@ export const Service =
     children: Cs,
     options: Options
   ): Context.ServiceClass<Self, Id, Supervisor> & {
-    readonly layer: Layer.Layer<Self, ChildrenError<Cs> | InvalidOptions, ChildrenServices<Cs>>
+    readonly layer: Layer.Layer<Self, ChildrenError<Cs> | InvalidOptions | RestartIntensityExceeded, ChildrenServices<Cs>>
     readonly launch: Effect.Effect<
       void,
       ChildrenError<Cs> | InvalidOptions | RestartIntensityExceeded,
@@ -493,9 +494,11 @@ export const Service =
   } => {
     const Base = Context.Service<Self, Supervisor>()(id)
     const key = Base as unknown as Context.Key<Self, Supervisor>
-    const built = Layer.effect(key)(make(children, { name: id, ...options }))
-    const launch = Effect.scoped(Effect.flatMap(Layer.build(built), (context) => await_(Context.get(context, key))))
-    return Object.assign(Base, { layer: built, launch }) as any
+    const started = make(children, { name: id, ...options })
+    return Object.assign(Base, {
+      layer: supervisorLayer(key, started, await_),
+      launch: launchUntilStopped(started, await_)
+    }) as any
   }
 
 const isRunning = (slot: Slot): boolean => slot.inc !== undefined && child.started(slot.inc)

@@ -67,6 +67,7 @@ import {
 import * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
 import { checkSupervisorOptions } from "../internal/options.ts"
+import { launchUntilStopped, supervisorLayer } from "../internal/launch.ts"
 import { decodeRestartPolicy } from "../internal/policy.ts"
 import type { TaskExited, TaskTimeout } from "./internal/errors.ts"
 import { Timers } from "./internal/timers.ts"
@@ -205,8 +206,10 @@ export const make = (options: Options = {}): Effect.Effect<TaskSupervisor, Inval
  * @category layers
  * @since 0.1.0
  */
-export const layer = <I>(tag: Context.Key<I, TaskSupervisor>, options?: Options): Layer.Layer<I, InvalidOptions> =>
-  Layer.effect(tag)(make(options))
+export const layer = <I>(
+  tag: Context.Key<I, TaskSupervisor>,
+  options?: Options
+): Layer.Layer<I, InvalidOptions | RestartIntensityExceeded> => supervisorLayer(tag, make(options), await_)
 
 /**
  * Declares a named task supervisor as a service class (Elixir's
@@ -235,10 +238,14 @@ export const Service =
   <const Id extends string>(
     id: Id,
     options?: Options
-  ): Context.ServiceClass<Self, Id, TaskSupervisor> & { readonly layer: Layer.Layer<Self, InvalidOptions> } => {
+  ): Context.ServiceClass<Self, Id, TaskSupervisor> & {
+    readonly layer: Layer.Layer<Self, InvalidOptions | RestartIntensityExceeded>
+    readonly launch: Effect.Effect<void, InvalidOptions | RestartIntensityExceeded>
+  } => {
     const Base = Context.Service<Self, TaskSupervisor>()(id)
-    const layer = Layer.effect(Base as unknown as Context.Key<Self, TaskSupervisor>)(make({ name: id, ...options }))
-    return Object.assign(Base, { layer }) as any
+    const started = make({ name: id, ...options })
+    const layer = supervisorLayer(Base as unknown as Context.Key<Self, TaskSupervisor>, started, await_)
+    return Object.assign(Base, { layer, launch: launchUntilStopped(started, await_) }) as any
   }
 
 const await_ = (self: TaskSupervisor): Effect.Effect<void, RestartIntensityExceeded> => Deferred.await(impl(self).done)

@@ -19,9 +19,15 @@
  * 5. The default Clock is a class of its own whose monotonic reading is
  *    `process.hrtime`: {@link monotonicMillis} reads `performance.now()` (the
  *    same source, no BigInt) when that class is in use.
+ * 6. A fiber's next interruptible point fails with `FiberImpl._interruptedCause`:
+ *    {@link failFiber} seeds it to end another fiber with a failure (a
+ *    supervisor provided through a Layer that gives up ends the program); a
+ *    forked fiber knows the fiber that forked it in `FiberImpl._parent` while
+ *    it runs: {@link fiberLineage}.
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import type * as Fiber from "effect/Fiber"
@@ -100,3 +106,49 @@ export const monotonicMillis = (clock: Clock.Clock): (() => number) =>
   clock.constructor === DefaultClock && performanceNow !== undefined
     ? performanceNow
     : () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+
+// ---- 6. failing another fiber ---------------------------------------------------------
+
+/**
+ * Ends `fiber` with `error` as its failure, at its next interruptible point,
+ * as if it had failed there itself: the fiber's finalizers run and its exit
+ * is a failure whose cause holds `error` (and the interruption that delivered
+ * it). Effect has no public way to fail another fiber, only to interrupt it:
+ * `FiberImpl._interruptedCause` is the cause its next interruptible point
+ * fails with, so it is seeded with the failure before `interruptUnsafe`
+ * adds the interruption. Without that field, the fiber is interrupted with
+ * the given annotations only (a `Runtime.InterruptExitCode` still gives
+ * `runMain` a non-zero exit code).
+ *
+ * @internal
+ */
+export const failFiber = (
+  fiber: Fiber.Fiber<unknown, unknown>,
+  error: unknown,
+  annotations: Context.Context<never>
+): void => {
+  const impl = fiber as unknown as { _interruptedCause?: unknown; pollUnsafe(): unknown }
+  if (impl.pollUnsafe() !== undefined) return
+  if ("_interruptedCause" in impl && impl._interruptedCause === undefined) {
+    impl._interruptedCause = Cause.fail(error)
+  }
+  fiber.interruptUnsafe(undefined, annotations)
+}
+
+/**
+ * The fiber and the fibers it was forked from, nearest first, read while it
+ * runs (`FiberImpl._parent` is cleared when a fiber exits). A layer built by
+ * `Layer.merge` runs in a fiber forked from the program's; the program is its
+ * nearest ancestor still running when the supervisor gives up.
+ *
+ * @internal
+ */
+export const fiberLineage = (fiber: Fiber.Fiber<unknown, unknown>): ReadonlyArray<Fiber.Fiber<unknown, unknown>> => {
+  const lineage: Array<Fiber.Fiber<unknown, unknown>> = []
+  let current: Fiber.Fiber<unknown, unknown> | undefined = fiber
+  while (current !== undefined && lineage.length < 64) {
+    lineage.push(current)
+    current = (current as unknown as { readonly _parent?: Fiber.Fiber<unknown, unknown> })._parent
+  }
+  return lineage
+}

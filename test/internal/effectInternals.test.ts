@@ -4,9 +4,11 @@
  * failing test says which, and the fix goes in effectInternals.ts only.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Context, Effect, Exit, Fiber, Logger, Metric, References, Scope } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Fiber, Logger, Metric, References, Runtime, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import {
+  failFiber,
+  fiberLineage,
   hasForkedChildren,
   installScope,
   metricHooks,
@@ -143,6 +145,28 @@ describe("Effect internals the library relies on", () => {
         assert.strictEqual(now(), before, "setTime does not move the monotonic clock")
         yield* TestClock.adjust("10 seconds")
         assert.strictEqual(now(), before + 10_000)
+      })
+  )
+
+  it.effect(
+    "reliance 6: a fiber fails at its next interruptible point with FiberImpl._interruptedCause; _parent links a forked fiber to its forker while it runs",
+    () =>
+      Effect.gen(function* () {
+        let finalized = 0
+        const victim = yield* Effect.forkChild(Effect.onExit(Effect.never, () => Effect.sync(() => void finalized++)))
+        yield* Effect.yieldNow
+        failFiber(victim, "gave up", Context.make(Runtime.InterruptExitCode, 1))
+        const exit = yield* Fiber.await(victim)
+        assert.isTrue(Exit.isFailure(exit))
+        assert.strictEqual(Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined, "gave up")
+        assert.strictEqual(finalized, 1)
+        const lineage = yield* Effect.withFiber((self) =>
+          Effect.map(
+            Effect.forkChild(Effect.withFiber((child) => Effect.succeed(fiberLineage(child)))),
+            (child) => [self, child] as const
+          )
+        ).pipe(Effect.flatMap(([self, child]) => Effect.map(Fiber.join(child), (l) => [self, l] as const)))
+        assert.strictEqual(lineage[1][1], lineage[0], "the forked fiber's lineage names the fiber that forked it")
       })
   )
 })

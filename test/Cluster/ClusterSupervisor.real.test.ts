@@ -302,6 +302,11 @@ describe("ClusterSupervisor across 3 runner processes and PostgreSQL", () => {
       }
       const twice = [...begun.entries()].filter(([k, n]) => n > 1 && !k.includes(":0:"))
       assert.deepStrictEqual(twice, [])
+      // a graceful stop runs each child's finalizers (where a handoff's save goes)
+      for (const id of victimIds) {
+        const stopped = linesOf("stop", (l) => l.id === id && l.runner === victimAddress && (l.t as number) >= termAt)
+        assert.isAbove(stopped.length, 0, `${id}: finalizers ran on ${victimAddress}`)
+      }
       for (const t of times) assert.isAtMost(t, 2_000)
     } finally {
       await load.stop()

@@ -33,7 +33,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
-import type * as Fiber from "effect/Fiber"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Scope from "effect/Scope"
 import { Rpc, RpcGroup } from "effect/rpc"
@@ -41,6 +40,7 @@ import { InvalidOptions } from "../Errors.ts"
 import { showValue } from "../internal/show.ts"
 import * as Registry from "../Registry/Registry.ts"
 import * as ChildSpec from "../Supervisor/ChildSpec.ts"
+import { isDefaultClock } from "./internal/metrics.ts"
 import * as internal from "./internal/server.ts"
 
 const ScopeTag = Scope.Scope
@@ -749,6 +749,9 @@ const decodeTimeout = (options: CallOptions | undefined): Duration.Duration | In
  * caller's fiber, so interrupting the caller always reaches the canceler that
  * withdraws the request.
  */
+/** The longest delay setTimeout takes (about 24.8 days); longer timeouts sleep on the Clock. */
+const maxTimer = 2_147_483_647
+
 const waitReply = (
   server: internal.ServerImpl,
   message: internal.Message,
@@ -761,25 +764,32 @@ const waitReply = (
     // interruption: a canceler effect would run one step later, and under a
     // scheduler that yields between steps the server could start the request
     // in between.
-    let timer: Fiber.Fiber<void> | undefined
+    let cancel: (() => void) | undefined
     signal.addEventListener("abort", () => {
-      timer?.interruptUnsafe()
+      cancel?.()
       server.withdraw(message)
     })
     if (!Duration.isFinite(timeout)) {
       message.resume = resume
       return
     }
-    const fired = Effect.sync(() => {
+    const fire = () => {
       if (message.resume === undefined) return
       server.withdraw(message)
       server.kind.failed("timeout")
       resume(Effect.fail(new CallTimeout({ server: server.name, tag: message.tag, timeout })))
-    })
-    const t = Effect.runForkWith(context)(Effect.andThen(Effect.sleep(timeout), fired))
-    timer = t
+    }
+    const millis = Duration.toMillis(timeout)
+    if (millis <= maxTimer && isDefaultClock(context)) {
+      // Effect's default Clock sleeps with setTimeout: use one directly
+      const t = setTimeout(fire, millis)
+      cancel = () => clearTimeout(t)
+    } else {
+      const t = Effect.runForkWith(context)(Effect.andThen(Effect.sleep(timeout), Effect.sync(fire)))
+      cancel = () => t.interruptUnsafe()
+    }
     message.resume = (exit) => {
-      t.interruptUnsafe()
+      cancel!()
       resume(exit)
     }
   })

@@ -313,6 +313,15 @@ describe("Server.call and Server.cast", () => {
     }).pipe(Effect.scoped)
   )
 
+  // the one test on the real clock: with Effect's default Clock a call's timeout is a plain setTimeout
+  it.live("with the default Clock a call still times out with CallTimeout (its timer is a plain setTimeout)", () =>
+    Effect.gen(function* () {
+      const stack = yield* Server.start(stackOf(probe()), ["a"])
+      const error = yield* Effect.flip(Server.call(stack, "NoReply", undefined, { timeout: "1 millis" }))
+      assert.strictEqual(tagOf(error), "CallTimeout")
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("a caller interrupted while its request waits withdraws it: the handler never runs", () =>
     Effect.gen(function* () {
       const p = probe()

@@ -108,6 +108,15 @@ export const monotonicMillis = (context: Context.Context<never>): (() => number)
     : () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
 }
 
+/**
+ * Whether the Clock in `context` is Effect's default one, whose sleeps are
+ * `setTimeout`s: a call's timeout can then be a plain timer instead of a
+ * fiber sleeping on the Clock (any other Clock, such as `TestClock`, gets the
+ * fiber).
+ */
+export const isDefaultClock = (context: Context.Context<never>): boolean =>
+  Context.get(context, Clock.Clock).constructor === DefaultClock && typeof globalThis.setTimeout === "function"
+
 const kinds = new WeakMap<object, Map<string, Kind>>()
 
 /** The Kind of servers named `name` whose metrics go to the registry in `context`. */

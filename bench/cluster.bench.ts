@@ -17,7 +17,7 @@
 import { NodeClusterSocket, NodeRuntime } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, ManagedRuntime, Option, Redacted, Schema } from "effect"
-import { Entity } from "effect/cluster"
+import { Entity, TestRunner } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { ClusterRunner, ClusterSupervisor } from "../src/Cluster/index.ts"
 import * as Server from "../src/Server/Server.ts"
@@ -203,6 +203,54 @@ const latencyBench = async () => {
   }
 }
 
+/**
+ * The same comparison in one process on effect/cluster's TestRunner (no
+ * network; messages still encoded and decoded): the wrapper's own cost per
+ * call, with far less noise than the multi-process figures.
+ */
+const inProcessBench = async () => {
+  const layer = Layer.mergeAll(
+    ClusterSupervisor.layer(Echoes),
+    BareEcho.toLayer({ Ping: (request) => Effect.succeed({ n: request.payload.n, runner: "local" }) })
+  ).pipe(Layer.provideMerge(Layer.merge(TestRunner.layer, ClusterRunner.layerStorageMemory)))
+  const runtime = ManagedRuntime.make(layer)
+  try {
+    await runtime.runPromise(ClusterSupervisor.startChild(Echoes, "a"))
+    const sup = await runtime.runPromise(ClusterSupervisor.client(Echoes))
+    const bare = await runtime.runPromise(BareEcho.client)
+    const N = 2_000
+    const loop = (f: (n: number) => Effect.Effect<unknown, unknown>) =>
+      Effect.gen(function* () {
+        for (let i = 0; i < N; i++) yield* f(i)
+      })
+    const subjects: Record<string, Effect.Effect<unknown, unknown>> = {
+      ClusterSupervisor: loop((n) => sup("a").Ping({ n })),
+      "bare entity": loop((n) => bare("a").Ping({ n }))
+    }
+    const perCall: Record<string, Array<number>> = {}
+    for (const effect of Object.values(subjects)) await runtime.runPromise(effect)
+    for (let round = 0; round < 15; round++) {
+      for (const [name, effect] of Object.entries(subjects)) {
+        const t0 = performance.now()
+        await runtime.runPromise(effect)
+        ;(perCall[name] ??= []).push(((performance.now() - t0) * 1000) / N)
+      }
+    }
+    printTable("In one process (TestRunner): time per sequential call, 15 interleaved rounds", [
+      {
+        name: "call",
+        ours: median(perCall["ClusterSupervisor"]!),
+        baseline: median(perCall["bare entity"]!),
+        baselineName: "bare entity",
+        unit: "µs",
+        target: "≤ 1.2x"
+      }
+    ])
+  } finally {
+    await runtime.dispose()
+  }
+}
+
 /** Kills (or terminates) the runner hosting `id`; ms until `id` answers from another runner. */
 const failoverOnce = async (preset: ClusterRunner.Preset, how: "kill -9" | "SIGTERM") => {
   const cluster = await startCluster(preset)
@@ -246,6 +294,7 @@ const failoverBench = async () => {
 }
 
 export default async () => {
+  await inProcessBench()
   await latencyBench()
   if (process.env.CLUSTER_BENCH_SKIP_FAILOVER !== "1") await failoverBench()
 }

@@ -181,6 +181,15 @@ export const snapshot = (root: Inspectable): Effect.Effect<Snapshot> => Effect.s
  */
 export const figures = (snapshot: Snapshot): Figures => Http.figures(snapshot)
 
+/** A finite duration in milliseconds (> 0, or >= 0 when `zero` is allowed), or InvalidOptions. */
+const millisOf = (module: string, field: string, input: unknown, zero: boolean): number | InvalidOptions => {
+  const decoded = Duration.fromInput(input as Duration.Input)
+  const ms = Option.isSome(decoded) ? Duration.toMillis(decoded.value) : Number.NaN
+  return Number.isFinite(ms) && (zero ? ms >= 0 : ms > 0)
+    ? ms
+    : new InvalidOptions({ module, field, value: input, expected: `a finite duration ${zero ? ">= 0" : "> 0"}` })
+}
+
 const integerAtLeast = (module: string, field: string, value: unknown, min: number): InvalidOptions | undefined =>
   typeof value === "number" && Number.isInteger(value) && value >= min
     ? undefined
@@ -199,6 +208,13 @@ export interface EventsOptions {
    * {@link Dropped} marker in its place.
    */
   readonly capacity?: number | undefined
+  /**
+   * How long a woken reader waits (on the `Clock`) before taking what has
+   * arrived, so that busy periods come in fewer, bigger batches: fewer
+   * wake-ups of the reader, less cost to the supervisors (default 0: only the
+   * fibers already scheduled run first). The page reads with 50 ms.
+   */
+  readonly batch?: Duration.Input | undefined
 }
 
 /**
@@ -241,8 +257,10 @@ export const events = (root: Inspectable, options?: EventsOptions): Stream.Strea
   const capacity = options?.capacity ?? 1024
   const error = integerAtLeast("Observer.events", "capacity", capacity, 1)
   if (error) return Stream.fail(error)
+  const batch = millisOf("Observer.events", "batch", options?.batch ?? 0, true)
+  if (batch instanceof InvalidOptions) return Stream.fail(batch)
   return Inspect.isInspectable(root)
-    ? Reader.stream(root, capacity)
+    ? Reader.stream(root, capacity, batch)
     : Stream.fail(notInspectable("Observer.events", root))
 }
 

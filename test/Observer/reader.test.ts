@@ -123,6 +123,39 @@ describe("Observer.events", () => {
     })
   )
 
+  it.effect("with a batch window, what arrives within it after the first event is delivered in one batch", () =>
+    Effect.gen(function* () {
+      const h = host()
+      const batches: Array<ReadonlyArray<number | string | undefined>> = []
+      const fiber = yield* Observer.events(h.root, { batch: "50 millis" }).pipe(
+        Stream.mapArray((batch) => [pids(batch)] as const),
+        Stream.runForEach((b) => Effect.sync(() => void batches.push(b))),
+        Effect.forkChild
+      )
+      yield* Effect.yieldNow
+      h.emit(1)
+      yield* TestClock.adjust("20 millis")
+      h.emit(2)
+      yield* TestClock.adjust("20 millis")
+      h.emit(3)
+      assert.deepStrictEqual(batches, [], "nothing before the window ends")
+      yield* TestClock.adjust("10 millis")
+      assert.deepStrictEqual(batches, [[1, 2, 3]])
+      h.emit(4)
+      yield* TestClock.adjust("50 millis")
+      assert.deepStrictEqual(batches, [[1, 2, 3], [4]])
+      yield* Fiber.interrupt(fiber)
+    })
+  )
+
+  it.effect("rejects a batch window that is not a finite duration >= 0", () =>
+    Effect.gen(function* () {
+      const h = host()
+      const error = yield* Effect.flip(Stream.runDrain(Observer.events(h.root, { batch: -1 })))
+      assert.strictEqual(error._tag === "InvalidOptions" && error.field, "batch")
+    })
+  )
+
   it.effect("rejects a capacity that is not a positive integer with InvalidOptions", () =>
     Effect.gen(function* () {
       const h = host()

@@ -106,6 +106,8 @@ class Signal {
   })
 }
 
+const pageBatchMillis = 50
+
 /** How long after an event the page gets a fresh snapshot (events come in bursts: a crash, then its restart). */
 const settle = Duration.millis(30)
 
@@ -131,7 +133,8 @@ export const sse = (root: Inspect.Inspectable, o: Resolved): Stream.Stream<Uint8
         Effect.andThen(changed.wait, Effect.andThen(Effect.sleep(settle), snapshot(false)))
       )
       // one write per batch of events, however many it holds
-      const events = Stream.mapArray(Reader.stream(root, o.capacity), (batch) => {
+      // a page needs no sub-50 ms latency: bursts come in one batch (fewer wake-ups, less cost to the emitters)
+      const events = Stream.mapArray(Reader.stream(root, o.capacity, pageBatchMillis), (batch) => {
         changed.notify()
         let text = ""
         for (const e of batch) text += e._tag === "Dropped" ? frame("dropped", e) : frame("inspect", e)

@@ -40,8 +40,15 @@ export class Ring {
   private reported = 0
   private waiter: (() => void) | undefined = undefined
 
-  constructor(readonly capacity: number) {
+  /** what a woken reader does before taking the batch: one yield, or a sleep of the batch window */
+  private readonly settle: Effect.Effect<void>
+
+  constructor(
+    readonly capacity: number,
+    batchMillis = 0
+  ) {
     this.items = new Array(capacity)
+    this.settle = batchMillis > 0 ? Effect.sleep(batchMillis) : Effect.yieldNow
   }
 
   readonly push = (event: Inspect.InspectEvent): void => {
@@ -83,9 +90,10 @@ export class Ring {
 
   /**
    * Waits for at least one event. A woken reader first lets the fibers
-   * already scheduled run (one `yieldNow`), so that events emitted in the same
-   * turn (a crash, then its restart) come in one batch: a reader costs the
-   * emitters one wake-up per burst, not one per event.
+   * already scheduled run (one `yieldNow`, or the batch window on the Clock),
+   * so that events emitted together (a crash, then its restart) come in one
+   * batch: a reader costs the emitters one wake-up per burst, not one per
+   * event.
    */
   readonly next: Effect.Effect<ReadonlyArray<ReaderEvent>> = Effect.suspend(() =>
     this.size > 0 || this.dropped > this.reported
@@ -98,7 +106,7 @@ export class Ring {
             })
           }),
           Effect.andThen(
-            Effect.yieldNow,
+            this.settle,
             Effect.sync(() => this.take())
           )
         )
@@ -115,12 +123,13 @@ export class Ring {
 export const stream = (
   root: Inspect.Inspectable,
   capacity: number,
+  batchMillis = 0,
   onStart?: (ring: Ring) => void
 ): Stream.Stream<ReaderEvent> =>
   Stream.fromChannel(
     Channel.fromTransform((_, scope) =>
       Effect.suspend(() => {
-        const ring = new Ring(capacity)
+        const ring = new Ring(capacity, batchMillis)
         const unsubscribe = follow(root, ring.push)
         onStart?.(ring)
         return Effect.as(

@@ -4,10 +4,11 @@
  * unless allowed), actions off by default, and bad options.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Scope } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { ChildSpec, DynamicSupervisor, Observer } from "effect-otp"
 import * as Inspect from "../../src/internal/inspect.ts"
+import * as Http from "../../src/Observer/internal/http.ts"
 import * as Page from "../../src/Observer/internal/page.ts"
 
 const decoder = new TextDecoder()
@@ -46,6 +47,41 @@ describe("the page", () => {
 
   it("escapes its title", () => {
     assert.include(Page.render({ title: "<b>&", actions: false }), "<title>&lt;b&gt;&amp;</title>")
+  })
+})
+
+describe("the page's snapshots", () => {
+  it("pages ticking within 100 ms share one snapshot; a frame after events always takes a fresh one", () => {
+    let taken = 0
+    const root: Inspect.Inspectable = {
+      [Inspect.TypeId]: {
+        kind: "DynamicSupervisor",
+        name: "h",
+        snapshot: () => {
+          taken++
+          return { kind: "DynamicSupervisor", type: "supervisor", state: "running", restarts: taken, children: [] }
+        },
+        subscribe: () => () => {},
+        childInspectors: () => []
+      }
+    }
+    const shared = Http.snapshots(root, {
+      path: "/observer",
+      title: "t",
+      actions: false,
+      allowRemote: false,
+      interval: Duration.seconds(1),
+      capacity: 16,
+      maxChildrenShown: 10
+    })
+    const a = shared(1000, false)
+    assert.strictEqual(shared(1050, false), a)
+    assert.strictEqual(taken, 1)
+    shared(1100, false)
+    assert.strictEqual(taken, 2)
+    shared(1120, true)
+    assert.strictEqual(taken, 3)
+    assert.deepStrictEqual(JSON.parse(shared(1130, false)).root.restarts, 3)
   })
 })
 

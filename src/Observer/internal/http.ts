@@ -108,6 +108,28 @@ class Signal {
 
 const pageBatchMillis = 50
 
+/**
+ * The snapshot part of a page's frame (`{"figures":…,"root":…}`), shared by
+ * every open page: the periodic frames of pages that tick within 100 ms of
+ * each other reuse one snapshot (a big tree is walked once per tick, not once
+ * per page). A frame sent after events (`fresh`) always takes a new one.
+ *
+ * @internal
+ */
+export type Snapshots = (at: number, fresh: boolean) => string
+
+/** @internal */
+export const snapshots = (root: Inspect.Inspectable, o: Resolved): Snapshots => {
+  let cached: { readonly at: number; readonly body: string } | undefined
+  return (at, fresh) => {
+    if (fresh || cached === undefined || at - cached.at >= 100 || at < cached.at) {
+      const tree = root[Inspect.TypeId].snapshot()
+      cached = { at, body: JSON.stringify({ figures: figures(tree), root: prune(tree, o.maxChildrenShown) }) }
+    }
+    return cached.body
+  }
+}
+
 /** How long after an event the page gets a fresh snapshot (events come in bursts: a crash, then its restart). */
 const settle = Duration.millis(30)
 
@@ -119,15 +141,15 @@ const settle = Duration.millis(30)
  *
  * @internal
  */
-export const sse = (root: Inspect.Inspectable, o: Resolved): Stream.Stream<Uint8Array> =>
+export const sse = (root: Inspect.Inspectable, o: Resolved, shared: Snapshots): Stream.Stream<Uint8Array> =>
   Stream.unwrap(
     Effect.sync(() => {
       const changed = new Signal()
       const snapshot = (tick: boolean) =>
-        Effect.map(Clock.currentTimeMillis, (at) => {
-          const root_ = root[Inspect.TypeId].snapshot()
-          return frame("snapshot", { at, tick, figures: figures(root_), root: prune(root_, o.maxChildrenShown) })
-        })
+        Effect.map(
+          Clock.currentTimeMillis,
+          (at) => `event: snapshot\ndata: {"at":${at},"tick":${tick},${shared(at, !tick).slice(1)}\n\n`
+        )
       const ticks = Stream.mapEffect(Stream.tick(o.interval), () => snapshot(true))
       const refresh = Stream.fromEffectRepeat(
         Effect.andThen(changed.wait, Effect.andThen(Effect.sleep(settle), snapshot(false)))
@@ -169,6 +191,7 @@ export const routes = (root: Inspect.Inspectable, o: Resolved, act: Act) =>
   Effect.gen(function* () {
     const router = yield* HttpRouter.HttpRouter
     const html = Page.render({ title: o.title, actions: o.actions })
+    const shared = snapshots(root, o)
     const page = guarded(o, () => Effect.succeed(HttpServerResponse.html(html)))
     const base = (o.path === "/" ? "" : o.path) as "" | `/${string}`
     // the router ignores a trailing slash: this serves `base` and `base/`
@@ -183,7 +206,7 @@ export const routes = (root: Inspect.Inspectable, o: Resolved, act: Act) =>
       `${base}/events`,
       guarded(o, () =>
         Effect.succeed(
-          HttpServerResponse.stream(sse(root, o), {
+          HttpServerResponse.stream(sse(root, o, shared), {
             contentType: "text/event-stream",
             headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
           })

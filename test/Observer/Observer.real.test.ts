@@ -40,6 +40,14 @@ const startApp = () =>
       stdio: ["ignore", "pipe", "pipe"]
     })
     app = child
+    // last resort if this process ends without afterAll (the app runs detached, in its own group)
+    process.once("exit", () => {
+      try {
+        if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL")
+      } catch {
+        // already gone
+      }
+    })
     const timer = setTimeout(() => reject(new Error(`the app printed no URL in 60 s:\n${appOutput}`)), 60_000)
     const onData = (chunk: Buffer) => {
       appOutput += chunk.toString()

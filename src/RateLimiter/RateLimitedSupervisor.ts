@@ -327,7 +327,8 @@ export const make = <X = never>(
       clock: yield* Clock.Clock,
       context: fiberContext,
       gate: () => self === undefined || self.maxLive === Infinity || self.live() < self.maxLive,
-      queueFull: (key, maxQueue) => new RateLimiter.QueueFull({ limiter: name, maxQueue, key })
+      queueFull: (key, maxQueue, retryAfterMillis) =>
+        new RateLimiter.QueueFull({ limiter: name, maxQueue, key, retryAfterMillis })
     })
     // registered first, so it runs last: the supervisor stops its children before the queue is failed
     yield* Effect.addFinalizer(() =>

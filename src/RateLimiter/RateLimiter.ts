@@ -181,6 +181,12 @@ export class QueueFull extends Data.TaggedError("QueueFull")<{
   readonly maxQueue: number
   /** The request's key, if it had one. */
   readonly key: string | undefined
+  /**
+   * How long until a place in the queue frees (the request at its head is
+   * admitted), in milliseconds: for answering 429 with a Retry-After, as
+   * {@link RateLimitExceeded} carries. A lower bound when others retry too.
+   */
+  readonly retryAfterMillis: number
 }> {
   override get message(): string {
     return `${this.limiter}: the queue is full (maxQueue ${this.maxQueue})${
@@ -269,7 +275,8 @@ export const make = (options: Options): Effect.Effect<RateLimiter, InvalidOption
             maxQueue: decoded.maxQueue,
             clock: fiber.getRef(Clock.Clock),
             context: fiber.context as Context.Context<never>,
-            queueFull: (key, maxQueue) => new QueueFull({ limiter: name, maxQueue, key })
+            queueFull: (key, maxQueue, retryAfterMillis) =>
+              new QueueFull({ limiter: name, maxQueue, key, retryAfterMillis })
           })
         )
       ),

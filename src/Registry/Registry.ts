@@ -1273,3 +1273,86 @@ const waitFor = (pending: internal.Pending): Effect.Effect<void> =>
       pending.waiters?.delete(wake)
     })
   })
+
+const NameTypeId = "~effect-otp/Registry/Name" as const
+
+/**
+ * A child's name in a registry: Elixir's `{:via, Registry, {registry, key}}`
+ * as a value, for operations that act on the child registered under it, such
+ * as `DynamicSupervisor.terminateChild(sup, Registry.name(registry, key))`.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface Name<in out K = unknown> {
+  readonly [NameTypeId]: typeof NameTypeId
+  readonly registry: Registry<K, unknown, "unique">
+  readonly key: K
+}
+
+/**
+ * The name of the child registered under `key` (see {@link Name}).
+ *
+ * **Example** (Stopping a session by its user id)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChildSpec, DynamicSupervisor, Registry } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const registry = yield* Registry.make<string, string>({ keys: "unique" })
+ *   const sup = yield* DynamicSupervisor.make()
+ *   yield* DynamicSupervisor.startChild(sup, Registry.via(registry, "alice", ChildSpec.make({ start: Effect.succeed("alice's session") })))
+ *   // the seed's stop_session(user_id): one call, O(1)
+ *   yield* DynamicSupervisor.terminateChild(sup, Registry.name(registry, "alice"))
+ *   return yield* Registry.whereis(registry, "alice")
+ * }).pipe(Effect.scoped)
+ * // => Option.none()
+ * ```
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const name = <K, V>(registry: Registry<K, V, "unique">, key: K): Name<K> => ({
+  [NameTypeId]: NameTypeId,
+  registry: registry as unknown as Registry<K, unknown, "unique">,
+  key
+})
+
+/**
+ * Whether a value is a registry {@link Name}.
+ *
+ * @category guards
+ * @since 0.2.0
+ */
+export const isName = (u: unknown): u is Name<any> => typeof u === "object" && u !== null && NameTypeId in u
+
+/**
+ * The owner of the entry under `key` when it is a child (a name given by
+ * {@link via}, or registered from a child's `start`): its current incarnation,
+ * with `pid` and `handle`. O(1).
+ *
+ * @category getters
+ * @since 0.2.0
+ */
+export const whereisChildUnsafe: {
+  <K>(key: K): <V, Kind extends Keys>(self: Registry<K, V, Kind>) => ChildRef<V> | undefined
+  <K, V, Kind extends Keys>(self: Registry<K, V, Kind>, key: K): ChildRef<V> | undefined
+} = dual(2, <K, V, Kind extends Keys>(self: Registry<K, V, Kind>, key: K): ChildRef<V> | undefined => {
+  const entries = internal.lookup(stateOf(self), key)
+  const owner = entries.length === 0 ? undefined : (entries[0]!.owner as unknown as Partial<ChildRef<V>>)
+  return owner !== undefined && typeof owner.pid === "number" ? (owner as ChildRef<V>) : undefined
+})
+
+/**
+ * A child found through the registry: what `DynamicSupervisor.terminateChild`
+ * and friends accept.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface ChildRef<out A> {
+  readonly pid: number
+  readonly id: string | undefined
+  readonly handle: A
+}

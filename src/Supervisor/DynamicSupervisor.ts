@@ -47,6 +47,7 @@ import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import { ChildNotFound, InvalidOptions, MaxChildren, RestartIntensityExceeded, SupervisorStopped } from "../Errors.ts"
 import * as ChildSpec from "./ChildSpec.ts"
+import * as Registry from "../Registry/Registry.ts"
 import type { ChildType } from "./ChildSpec.ts"
 import { backoffDelay } from "../internal/backoff.ts"
 import * as child from "../internal/child.ts"
@@ -418,25 +419,31 @@ const traced = <A>(
  */
 export const terminateChild: {
   (
-    child: Child<unknown> | ChildInfo
+    child: Child<unknown> | ChildInfo | Registry.Name<any>
   ): <X>(self: DynamicSupervisor<X>) => Effect.Effect<void, ChildNotFound | SupervisorStopped>
   <X>(
     self: DynamicSupervisor<X>,
-    child: Child<unknown> | ChildInfo
+    child: Child<unknown> | ChildInfo | Registry.Name<any>
   ): Effect.Effect<void, ChildNotFound | SupervisorStopped>
 } = dual(
   2,
   <X>(
     self: DynamicSupervisor<X>,
-    target: Child<unknown> | ChildInfo
+    target: Child<unknown> | ChildInfo | Registry.Name<any>
   ): Effect.Effect<void, ChildNotFound | SupervisorStopped> =>
     Effect.suspend((): Effect.Effect<void, ChildNotFound | SupervisorStopped> => {
       const sup = impl(self)
       if (sup.shell.state !== "open") return Effect.fail(sup.shell.stoppedError())
+      // a registry name: the child registered under it (O(1)), if it is one of ours
+      const byName = Registry.isName(target) ? target : undefined
+      const pid =
+        byName !== undefined
+          ? Registry.whereisChildUnsafe(byName.registry, byName.key)?.pid
+          : (target as Child<unknown> | ChildInfo).pid
       // pids are never reused, so the pid alone names the incarnation
-      const c = sup.children.get(target.pid)
+      const c = pid === undefined ? undefined : sup.children.get(pid)
       if (c === undefined || !child.started(c)) {
-        return Effect.fail(new ChildNotFound({ child: target.pid }))
+        return Effect.fail(new ChildNotFound({ child: byName !== undefined ? byName.key : pid }))
       }
       sup.remove(c)
       return Effect.uninterruptible(sup.stopOne(c) ?? Effect.void)

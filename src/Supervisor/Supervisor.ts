@@ -485,7 +485,11 @@ export const Service =
     children: Cs,
     options: Options
   ): Context.ServiceClass<Self, Id, Supervisor> & {
-    readonly layer: Layer.Layer<Self, ChildrenError<Cs> | InvalidOptions | RestartIntensityExceeded, ChildrenServices<Cs>>
+    readonly layer: Layer.Layer<
+      Self,
+      ChildrenError<Cs> | InvalidOptions | RestartIntensityExceeded,
+      ChildrenServices<Cs>
+    >
     readonly launch: Effect.Effect<
       void,
       ChildrenError<Cs> | InvalidOptions | RestartIntensityExceeded,
@@ -948,8 +952,7 @@ export type TreeNode = Inspect.NodeSnapshot
  * @category getters
  * @since 0.1.0
  */
-export const tree = (self: Pipeable): Effect.Effect<TreeNode> =>
-  Effect.sync(() => treeUnsafe(self))
+export const tree = (self: Pipeable): Effect.Effect<TreeNode> => Effect.sync(() => treeUnsafe(self))
 
 /**
  * The synchronous twin of {@link tree}.
@@ -980,3 +983,58 @@ export const formatTree = (node: TreeNode): string => Inspect.formatNode(node)
  * @since 0.1.0
  */
 export const isSupervisor = (u: unknown): u is Supervisor => typeof u === "object" && u !== null && TypeId in u
+
+/**
+ * The handle of a child of the tree, typed by its spec, from its current
+ * incarnation: after a restart it answers with the new handle, so code that
+ * reaches a sibling (a registry, a session supervisor) through it is never
+ * left holding a stale one. Fails with `ChildNotFound` (carrying the id) while
+ * the child is not running: terminated, restarting, or never added.
+ *
+ * **Example** (Reaching a sibling by its spec)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DynamicSupervisor, Supervisor } from "effect-otp"
+ *
+ * const sessions = DynamicSupervisor.childSpec({ id: "sessions" })
+ *
+ * const program = Effect.gen(function*() {
+ *   const app = yield* Supervisor.make([sessions], { strategy: "oneForOne" })
+ *   const sup = yield* Supervisor.handle(app, sessions) // typed: DynamicSupervisor<never>
+ *   return yield* DynamicSupervisor.countChildren(sup)
+ * }).pipe(Effect.scoped)
+ * // => { specs: 0, active: 0, supervisors: 0, workers: 0 }
+ * ```
+ *
+ * @category getters
+ * @since 0.2.0
+ */
+export const handle: {
+  <A>(spec: ChildSpec.ChildSpec<A, any, any>): (self: Supervisor) => Effect.Effect<A, ChildNotFound>
+  <A>(self: Supervisor, spec: ChildSpec.ChildSpec<A, any, any>): Effect.Effect<A, ChildNotFound>
+} = dual(2, <A>(self: Supervisor, spec: ChildSpec.ChildSpec<A, any, any>): Effect.Effect<A, ChildNotFound> =>
+  Effect.suspend(() => {
+    const found = handleUnsafe(self, spec)
+    return found === undefined ? Effect.fail(new ChildNotFound({ child: spec.id })) : Effect.succeed(found.value)
+  })
+)
+
+/**
+ * {@link handle}, synchronously: `{ value }` for a running child, `undefined`
+ * otherwise.
+ *
+ * @category getters
+ * @since 0.2.0
+ */
+export const handleUnsafe = <A>(
+  self: Supervisor,
+  spec: ChildSpec.ChildSpec<A, any, any>
+): { readonly value: A } | undefined => {
+  const sup = impl(self)
+  if (sup.state === "stopped") return undefined
+  for (const slot of sup.order) {
+    if (slot.id === spec.id && isRunning(slot)) return { value: (slot.inc as Child<A>).handle }
+  }
+  return undefined
+}

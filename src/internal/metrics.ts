@@ -37,3 +37,26 @@ export const supervisorMetrics = (name: string): SupervisorMetrics => {
     abandoned: Metric.withAttributes(metrics.abandoned, attrs)
   }
 }
+
+/**
+ * Whether a start that did not succeed counts in `effect_otp_child_start_failures_total`:
+ * a name race lost (`AlreadyStarted`, the usual "start it if it is not running")
+ * and a start stopped by its owner (interruption only) are not failures.
+ *
+ * @internal
+ */
+export const isStartFailure = (exit: { readonly _tag: string; readonly cause?: unknown }): boolean => {
+  if (exit._tag !== "Failure") return false
+  const reasons = (
+    exit.cause as { readonly reasons: ReadonlyArray<{ readonly _tag: string; readonly error?: unknown }> }
+  ).reasons
+  let failed = false
+  for (const reason of reasons) {
+    if (reason._tag === "Interrupt") continue
+    if (reason._tag === "Fail" && (reason.error as { readonly _tag?: unknown } | null)?._tag === "AlreadyStarted") {
+      continue
+    }
+    failed = true
+  }
+  return failed
+}

@@ -148,7 +148,10 @@ describe("startChild", () => {
       yield* spawn(sup, job(log, "a"))
       yield* spawn(sup, job(log, "b"))
       const e = yield* Effect.flip(RateLimitedSupervisor.startChild(sup, job(log, "c")))
-      assert.deepStrictEqual(e, new RateLimiter.QueueFull({ limiter: "spawner", maxQueue: 1, key: undefined }))
+      assert.deepStrictEqual(
+        e,
+        new RateLimiter.QueueFull({ limiter: "spawner", maxQueue: 1, key: undefined, retryAfterMillis: 1000 })
+      )
       assert.strictEqual((yield* RateLimitedSupervisor.countChildren(sup)).specs, 1)
       assert.strictEqual((yield* RateLimitedSupervisor.stats(sup)).rejected, 1)
     })

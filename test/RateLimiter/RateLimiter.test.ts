@@ -158,10 +158,17 @@ describe("take", () => {
       for (let i = 0; i < 3; i++) yield* request(limiter, log) // 1 admitted, 2 queued
       const e = yield* Effect.flip(RateLimiter.take(limiter, { key: "k" }))
       assert.strictEqual(e._tag, "QueueFull")
-      assert.deepStrictEqual(e, new RateLimiter.QueueFull({ limiter: "api", maxQueue: 2, key: "k" }))
+      // a place frees when the head of the queue is admitted, at 1000 ms (issue 15 item 6: a Retry-After)
+      assert.deepStrictEqual(
+        e,
+        new RateLimiter.QueueFull({ limiter: "api", maxQueue: 2, key: "k", retryAfterMillis: 1000 })
+      )
       assert.strictEqual(e.message, 'api: the queue is full (maxQueue 2) for a request of key "k"')
       const s = yield* RateLimiter.stats(limiter)
       assert.deepStrictEqual([s.queued, s.admitted, s.rejected], [2, 1, 1])
+      yield* TestClock.adjust(400)
+      const later = yield* Effect.flip(RateLimiter.take(limiter))
+      assert.strictEqual(later._tag === "QueueFull" ? later.retryAfterMillis : undefined, 600)
       yield* TestClock.adjust(2000)
       assert.deepStrictEqual(times(log), [0, 1000, 2000])
     })

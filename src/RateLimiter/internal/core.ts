@@ -95,7 +95,7 @@ export interface CoreOptions {
   readonly context: Context.Context<never>
   /** a constraint besides the rate, checked for ordinary waiters only */
   readonly gate?: (() => boolean) | undefined
-  readonly queueFull: (key: string | undefined, maxQueue: number) => unknown
+  readonly queueFull: (key: string | undefined, maxQueue: number, retryAfterMillis: number) => unknown
 }
 
 /** @internal */
@@ -260,7 +260,7 @@ export class Core implements Inspect.Inspector {
   readonly now: () => number
   readonly clock: Clock.Clock
   readonly context: Context.Context<never>
-  readonly queueFull: (key: string | undefined, maxQueue: number) => unknown
+  readonly queueFull: (key: string | undefined, maxQueue: number, retryAfterMillis: number) => unknown
   /** the admissions counter and wait histogram, when they can be kept as plain numbers */
   readonly series: Series | undefined
   readonly m: {
@@ -483,7 +483,8 @@ export class Core implements Inspect.Inspector {
     if (!priority && this.queued >= this.maxQueue) {
       this.rejected++
       this.m.rejections(1)
-      return Effect.fail(this.queueFull(key, this.maxQueue))
+      // a place in the queue frees when the request at its head is admitted
+      return Effect.fail(this.queueFull(key, this.maxQueue, Math.max(0, this.global.nextAt(now) - now)))
     }
     return Effect.callback<void, unknown>((resume) => {
       const w: Waiter = { lane, priority, enqueuedAt: now, onAdmit, resume, prev: undefined, next: undefined }

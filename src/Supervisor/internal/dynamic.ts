@@ -18,6 +18,7 @@ import * as Inspect from "../../internal/inspect.ts"
 import { type BackoffState, newBackoffState, type RestartPolicy } from "../../internal/policy.ts"
 import { chunked, isTracing, Shell } from "../../internal/shell.ts"
 import type { ChildSpec } from "../ChildSpec.ts"
+import { isStartFailure } from "../../internal/metrics.ts"
 
 /** @internal */
 export const TypeId = "~effect-otp/DynamicSupervisor"
@@ -167,7 +168,7 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
   childExited(c: child.Child, exit: Exit.Exit<unknown, unknown>): void {
     const record = recordOf(c)
     if (!child.started(c)) {
-      this.shell.m.startFailures.modifyUnsafe(1, this.shell.context)
+      if (isStartFailure(exit)) this.shell.m.startFailures.modifyUnsafe(1, this.shell.context)
       if (record === undefined || record.current === c) {
         // startChild's start failed: tell the caller; nothing stays in the table
         if (this.children.get(c.pid) === c) {

@@ -19,6 +19,7 @@ import { type BackoffState, newBackoffState, type RestartPolicy } from "../../in
 import { Shell } from "../../internal/shell.ts"
 import type { ChildSpec } from "../ChildSpec.ts"
 import { shellNodeState } from "./dynamic.ts"
+import { isStartFailure } from "../../internal/metrics.ts"
 
 /** @internal */
 export type Strategy = "oneForOne" | "oneForAll" | "restForOne"
@@ -104,7 +105,7 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
 
   childExited(inc: child.Child, exit: Exit.Exit<unknown, unknown>): void {
     if (!child.started(inc)) {
-      this.shell.m.startFailures.modifyUnsafe(1, this.context)
+      if (isStartFailure(exit)) this.shell.m.startFailures.modifyUnsafe(1, this.context)
       child.settleStart(inc, Effect.failCause(child.exitCause(exit)))
       return
     }

@@ -16,7 +16,14 @@ const here = dirname(fileURLToPath(import.meta.url))
 if (typeof (globalThis as { gc?: unknown }).gc !== "function") {
   const r = spawnSync(
     process.execPath,
-    ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    [
+      "--expose-gc",
+      "--max-old-space-size=8192",
+      "--import",
+      "tsx",
+      fileURLToPath(import.meta.url),
+      ...process.argv.slice(2)
+    ],
     {
       stdio: "inherit"
     }

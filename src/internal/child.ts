@@ -402,6 +402,51 @@ export const stop = (c: Child, policy: ShutdownPolicy = c[SSpec].shutdown): Effe
   return waitByPolicy(waitExit(c), policy)
 }
 
+/**
+ * Waits for many interrupted incarnations at once, each by its own shutdown
+ * policy, without a fiber or a timer per child: children are grouped by
+ * policy; one callback counts the exits of a group, and one sleep per
+ * distinct timeout abandons (and reports through `onAbandon`) those of its
+ * group still running when it ends. `BrutalKill` children are not waited for.
+ *
+ * @internal
+ */
+export const awaitAll = (children: ReadonlyArray<Child>, onAbandon: (c: Child) => void): Effect.Effect<void> => {
+  const groups = new Map<number, Set<Child>>()
+  for (const c of children) {
+    if (c[SPhase] === "Exited") continue
+    const policy = c[SSpec].shutdown
+    if (policy._tag === "BrutalKill") continue
+    const key = policy._tag === "Infinity" ? Infinity : policy.millis
+    let group = groups.get(key)
+    if (group === undefined) groups.set(key, (group = new Set()))
+    group.add(c)
+  }
+  if (groups.size === 0) return Effect.void
+  const waits: Array<Effect.Effect<void>> = []
+  for (const [millis, group] of groups) {
+    const all = Effect.callback<void>((resume) => {
+      const w = (c: Child) => () => {
+        group.delete(c)
+        if (group.size === 0) resume(Effect.void)
+      }
+      for (const c of Array.from(group)) {
+        if (c[SPhase] === "Exited") group.delete(c)
+        else (side(c).exitWaiters ??= []).push(w(c))
+      }
+      if (group.size === 0) resume(Effect.void)
+    })
+    waits.push(
+      millis === Infinity
+        ? all
+        : Effect.map(Effect.timeoutOption(all, millis), (o) => {
+            if (o._tag === "None") for (const c of group) onAbandon(c)
+          })
+    )
+  }
+  return Effect.all(waits, { concurrency: "unbounded", discard: true })
+}
+
 /** Waits for an end by a shutdown policy. @internal */
 export const waitByPolicy = (wait: Effect.Effect<void>, policy: ShutdownPolicy): Effect.Effect<StopOutcome> => {
   switch (policy._tag) {

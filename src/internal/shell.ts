@@ -258,9 +258,10 @@ export const isTracing = (context: Context.Context<never>): boolean =>
   Context.get(context, References.TracerEnabled) && Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer
 
 /**
- * Runs `step` over `items` in chunks of {@link yieldEvery}, yielding to the
- * event loop between chunks (so stopping or restarting any number of children
- * never freezes it); collects the effects `step` returns that need waiting.
+ * Runs `step` over `items`, yielding to the event loop whenever a slice of
+ * work has taken {@link sliceMillis} (checked every 64 items), so stopping or
+ * restarting any number of children never freezes it; collects the effects
+ * `step` returns that need waiting.
  *
  * @internal
  */
@@ -272,19 +273,92 @@ export const chunked = <T>(
     const pending: Array<Effect.Effect<void>> = []
     const it = items[Symbol.iterator]()
     const loop: Effect.Effect<Array<Effect.Effect<void>>> = Effect.suspend(() => {
-      for (let i = 0; i < yieldEvery; i++) {
-        const next = it.next()
-        if (next.done) return Effect.succeed(pending)
-        const wait = step(next.value)
-        if (wait !== undefined) pending.push(wait)
+      const t0 = performance.now()
+      // at most sliceItems per slice as well: an interrupted fiber ends on Effect's scheduler, in the
+      // next macrotask, so a slice's interrupts complete (as one scheduler batch) before the next slice
+      for (let done = 0; done < sliceItems; done += 64) {
+        for (let i = 0; i < 64; i++) {
+          const next = it.next()
+          if (next.done) return Effect.succeed(pending)
+          const wait = step(next.value)
+          if (wait !== undefined) pending.push(wait)
+        }
+        if (performance.now() - t0 >= sliceMillis) break
       }
       return Effect.andThen(yieldMacrotask, loop)
     })
     return loop
   })
 
-/** Yields to the event loop (a macrotask), so timers and I/O run between chunks. @internal */
+/** How long a slice of stop or restart work may hold the event loop. @internal */
+export const sliceMillis = 8
+
+/** At most this many children per slice of a stop. @internal */
+export const sliceItems = 1024
+
+/** Yields to the event loop (a macrotask), so timers and I/O run between slices. @internal */
 export const yieldMacrotask: Effect.Effect<void> = Effect.callback<void>((resume) => {
   const t = setImmediate(() => resume(Effect.void))
   return Effect.sync(() => clearImmediate(t))
 })
+
+/**
+ * Restarts run at once, on the crash's own stack, until a burst of them in
+ * one event-loop turn exceeds {@link burstLimit}; the rest wait in a queue
+ * drained in time-bounded slices between event-loop turns (a storm of
+ * crashes does not freeze the process while it restarts).
+ *
+ * @internal
+ */
+export class RestartPacer {
+  private burst = 0
+  private resetQueued = false
+  private readonly queue: Array<() => void> = []
+  private head = 0
+  private draining = false
+
+  /** Runs `restart` now, or queues it when this turn already restarted many. */
+  run(restart: () => void): void {
+    if (this.head === this.queue.length && this.burst < burstLimit) {
+      this.burst++
+      if (!this.resetQueued) {
+        this.resetQueued = true
+        setImmediate(this.reset)
+      }
+      restart()
+      return
+    }
+    this.queue.push(restart)
+    if (!this.draining) {
+      this.draining = true
+      setImmediate(this.drain)
+    }
+  }
+
+  private readonly reset = (): void => {
+    this.burst = 0
+    this.resetQueued = false
+  }
+
+  private readonly drain = (): void => {
+    const t0 = performance.now()
+    const queue = this.queue
+    while (this.head < queue.length) {
+      for (let i = 0; i < 32 && this.head < queue.length; i++) {
+        const restart = queue[this.head]!
+        queue[this.head++] = undefined as never
+        restart()
+      }
+      if (performance.now() - t0 >= sliceMillis) {
+        setImmediate(this.drain)
+        return
+      }
+    }
+    queue.length = 0
+    this.head = 0
+    this.draining = false
+  }
+}
+
+/** Restarts allowed on the crash's own stack per event-loop turn before they are paced. @internal */
+export const burstLimit = 256

@@ -16,7 +16,7 @@ import type { RestartIntensityExceeded } from "../../Errors.ts"
 import * as child from "../../internal/child.ts"
 import * as Inspect from "../../internal/inspect.ts"
 import { type BackoffState, newBackoffState, type RestartPolicy } from "../../internal/policy.ts"
-import { chunked, isTracing, Shell } from "../../internal/shell.ts"
+import { chunked, isTracing, RestartPacer, Shell } from "../../internal/shell.ts"
 import type { ChildSpec } from "../ChildSpec.ts"
 import { isStartFailure } from "../../internal/metrics.ts"
 
@@ -66,6 +66,7 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
   starting = 0
   workers = 0
   supervisors = 0
+  readonly pacer = new RestartPacer()
   /** the inspector: the engine itself */
   readonly [Inspect.TypeId]: Inspect.Inspector = this
 
@@ -251,7 +252,15 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
       record.span.attribute("previousPid", record.current.pid)
       record.span.attribute("attempt", record.restarts + 1)
     }
-    if (shell.policy.backoff === undefined) return this.spawnNext(record)
+    if (shell.policy.backoff === undefined) {
+      const c = record.current
+      // a placeholder state while the restart may wait for the pacer
+      const waiting: RestartState & { _tag: "Waiting" } = { _tag: "Waiting", timer: undefined }
+      record.state = waiting
+      return this.pacer.run(() => {
+        if (record.state === waiting && shell.state === "open" && this.children.get(c.pid) === c) this.spawnNext(record)
+      })
+    }
     const backoff = (record.backoff ??= newBackoffState(shell.now()))
     const waiting: RestartState & { _tag: "Waiting" } = { _tag: "Waiting", timer: undefined }
     record.state = waiting
@@ -344,30 +353,57 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
     })
   }
 
+  /** The incarnation to stop for a child in the table (cancelling a pending restart); undefined if none. */
+  incarnationToStop(c: child.Child): child.Child | undefined {
+    const record = recordOf(c)
+    if (record !== undefined && record.current === c && record.state._tag !== "Up") {
+      const state = record.state
+      record.state = Up
+      if (record.span !== undefined) {
+        record.span.end(this.shell.clock.currentTimeNanosUnsafe(), Exit.void)
+        record.span = undefined
+      }
+      if (state._tag === "Waiting") {
+        state.timer?.interruptUnsafe()
+        return undefined
+      }
+      return state.next
+    }
+    return c
+  }
+
   /**
    * Stops every child concurrently (each by its own policy), asking them all
-   * before waiting for any, in chunks that yield to the event loop; then
-   * completes `done`.
+   * before waiting for any, in slices that yield to the event loop, and waits
+   * for them without a fiber or timer per child; then completes `done`.
    */
   shutdown(reason: "shutdown" | RestartIntensityExceeded): Effect.Effect<void> {
     const shell = this.shell
     if (!shell.beginStop(reason)) return shell.awaitStopped
+    const running: Array<child.Child> = []
     return Effect.uninterruptible(
       Effect.flatMap(
-        chunked(this.children.values(), (c) => this.stopOne(c)),
-        (waits) =>
-          Effect.map(Effect.all(waits, { concurrency: "unbounded", discard: true }), () => {
-            // callers still waiting for a start (one stuck past its shutdown policy) end now
-            for (const c of this.children.values()) {
-              if (!child.started(c) && child.phase(c) !== "Exited")
-                child.settleStart(c, Effect.fail(shell.stoppedError()))
+        chunked(this.children.values(), (c) => {
+          const inc = this.incarnationToStop(c)
+          if (inc !== undefined && !child.interruptUnsafe(inc)) running.push(inc)
+          return undefined
+        }),
+        () =>
+          Effect.map(
+            child.awaitAll(running, (c) => shell.abandoned(c, child.specOf(c).shutdown)),
+            () => {
+              // callers still waiting for a start (one stuck past its shutdown policy) end now
+              for (const c of this.children.values()) {
+                if (!child.started(c) && child.phase(c) !== "Exited")
+                  child.settleStart(c, Effect.fail(shell.stoppedError()))
+              }
+              this.children.clear()
+              this.starting = 0
+              this.workers = 0
+              this.supervisors = 0
+              shell.endStop()
             }
-            this.children.clear()
-            this.starting = 0
-            this.workers = 0
-            this.supervisors = 0
-            shell.endStop()
-          })
+          )
       )
     )
   }

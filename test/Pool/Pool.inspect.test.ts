@@ -37,7 +37,7 @@ describe("inspection", () => {
         assert.match(child.id!, /^app\/Db\/\d+$/)
       }
       // the tree a supervisor shows is the same protocol
-      assert.deepStrictEqual(Supervisor.treeUnsafe(pool as unknown as Inspect.Inspectable), node)
+      assert.deepStrictEqual(Supervisor.treeUnsafe(pool), node)
       yield* Deferred.succeed(release, undefined)
       yield* Fiber.join(borrower)
     })
@@ -130,7 +130,7 @@ describe("childSpec", () => {
         assert.strictEqual(child.id, "app/Db")
         assert.strictEqual(child.type, "supervisor")
         assert.strictEqual(yield* Pool.withConnection(pool, (conn) => db.query(conn)), 1)
-        const tree = Supervisor.treeUnsafe(sup as unknown as Inspect.Inspectable)
+        const tree = Supervisor.treeUnsafe(sup)
         const node = tree.children.find((c) => c.id === "app/Db")
         assert.isDefined(node)
         assert.deepInclude(node!, { kind: "Pool", type: "supervisor", name: "app/Db" })

@@ -348,8 +348,12 @@ describe("checkout", () => {
         assert.strictEqual(db.attempts(), 2)
         assert.deepInclude(stats(pool), { waiting: 5, open: 0, creating: 0, timeouts: 0 })
         for (const c of callers) assert.isUndefined(c.pollUnsafe())
-        // the backoff (100 ms) ends: two connects again, one fails, one serves every caller in turn
+        // the backoff (100 ms) ends: one probe connect, which fails
         yield* TestClock.adjust("100 millis")
+        assert.strictEqual(db.attempts(), 3)
+        for (const c of callers) assert.isUndefined(c.pollUnsafe())
+        // 200 ms later the probe succeeds and its connection serves every caller in turn
+        yield* TestClock.adjust("200 millis")
         const exits = yield* Effect.forEach(callers, Fiber.join)
         for (const exit of exits) assert.isTrue(Exit.isSuccess(exit))
         assert.strictEqual(db.attempts(), 4)
@@ -368,8 +372,8 @@ describe("checkout", () => {
         yield* settle
         yield* TestClock.adjust("999 millis")
         for (const c of callers) assert.isUndefined(c.pollUnsafe())
-        // connects at 0, 100, 300 and 700 ms (backoff 100, 200, 400 ms), three at a time: no spinning
-        assert.strictEqual(db.attempts(), 12)
+        // three connects at 0 ms, then one probe at 100, 300 and 700 ms (backoff 100, 200, 400 ms): no spinning
+        assert.strictEqual(db.attempts(), 6)
         yield* TestClock.adjust("1 millis")
         const errors = yield* Effect.forEach(callers, Fiber.join)
         for (const e of errors) {
@@ -377,7 +381,7 @@ describe("checkout", () => {
           const timeout = e as Pool.PoolTimeout
           assert.strictEqual(timeout.waitedMillis, 1000)
           assert.instanceOf(timeout.cause, ConnectError)
-          assert.strictEqual((timeout.cause as ConnectError).attempt, 12)
+          assert.strictEqual((timeout.cause as ConnectError).attempt, 6)
           assert.include(timeout.message, "last connect failure")
         }
         assert.deepInclude(stats(pool), { open: 0, creating: 0, waiting: 0, inUse: 0, timeouts: 5 })
@@ -494,6 +498,49 @@ describe("checkout", () => {
       yield* TestClock.adjust("400 millis")
       yield* eventually(() => stats(pool).idle === 1)
       assert.strictEqual(db.attempts(), 4)
+    })
+  )
+
+  it.effect(
+    "while connects fail, the pool reconnects with one probe connect at a time; once it succeeds, the connects the queue needs follow at once",
+    () =>
+      Effect.gen(function* () {
+        const db = makeFakeDb()
+        db.script(["fail", "fail", "fail", "fail", "fail", { delayMillis: 50 }])
+        const pool = yield* open(db, { max: 5 })
+        const hold = yield* Deferred.make<void>()
+        const callers = yield* Effect.forEach([1, 2, 3, 4, 5], () =>
+          Effect.forkChild(Pool.withConnection(pool, () => Deferred.await(hold)))
+        )
+        yield* settle
+        assert.strictEqual(db.attempts(), 5)
+        yield* TestClock.adjust("100 millis")
+        // one probe in flight, not five
+        assert.strictEqual(db.attempts(), 6)
+        assert.deepInclude(stats(pool), { creating: 1, waiting: 5 })
+        yield* TestClock.adjust("50 millis")
+        yield* eventually(() => stats(pool).inUse === 5)
+        assert.strictEqual(db.attempts(), 10)
+        yield* Deferred.succeed(hold, undefined)
+        for (const c of callers) yield* Fiber.join(c)
+        assert.deepInclude(stats(pool), { open: 5, idle: 5, timeouts: 0 })
+      })
+  )
+
+  it.effect("the default connect backoff doubles from 100 ms and is capped at 1 s", () =>
+    Effect.gen(function* () {
+      const db = makeFakeDb()
+      db.script([], "fail")
+      yield* open(db, { max: 1, min: 1 })
+      yield* eventually(() => db.attempts() === 1)
+      const at: Array<number> = []
+      for (const delay of [100, 200, 400, 800, 1_000, 1_000]) {
+        yield* TestClock.adjust(delay - 1)
+        at.push(db.attempts())
+        yield* TestClock.adjust(1)
+        yield* eventually(() => db.attempts() === at.length + 1)
+      }
+      assert.deepStrictEqual(at, [1, 2, 3, 4, 5, 6])
     })
   )
 

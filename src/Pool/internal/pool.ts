@@ -17,7 +17,6 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -26,7 +25,9 @@ import { pipeArguments } from "effect/Pipeable"
 import * as Schedule from "effect/Schedule"
 import * as ChildSpec from "../../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../../Supervisor/DynamicSupervisor.ts"
+import { backoffDelay } from "../../internal/backoff.ts"
 import * as Inspect from "../../internal/inspect.ts"
+import { type BackoffState, newBackoffState, Restarts } from "../../internal/policy.ts"
 
 // ---- errors ------------------------------------------------------------------
 
@@ -292,7 +293,8 @@ const counterBase = (state: unknown): number => {
 
 // ---- backoff -------------------------------------------------------------------
 
-const defaultBackoffMillis = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 10_000)
+/** The default connect backoff: 100 ms doubling, at most 1 s (one probe connect per delay). @internal */
+export const defaultBackoff = { minMillis: 100, maxMillis: 1_000, factor: 2 } as const
 
 // ---- hand-off -------------------------------------------------------------------
 
@@ -429,10 +431,12 @@ export class PoolImpl<A, E> implements Inspect.Inspectable {
   // connect backoff: set by a failed connect, cleared by its timer
   backingOff = false
   failures = 0
+  /** the last connect failure; undefined once a connect succeeds (while set, connects are single probes) */
   lastFailure: Cause.Cause<E> | undefined = undefined
   lastDelay: number | undefined = undefined
-  step: ((now: number, input: number) => Effect.Effect<[unknown, Duration.Duration], unknown, unknown>) | undefined =
-    undefined
+  /** the kernel's backoff interpreter, for a `connectBackoff` schedule */
+  readonly restarts: Restarts | undefined
+  readonly backoff: BackoffState
   // background fibers
   readonly fibers = new Set<Fiber.Fiber<unknown, unknown>>()
   readonly sweeper = new Timer()
@@ -457,6 +461,20 @@ export class PoolImpl<A, E> implements Inspect.Inspectable {
       clock.constructor === DefaultClock && performanceNow !== undefined
         ? performanceNow
         : () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+    this.backoff = newBackoffState(0)
+    this.restarts =
+      config.connectBackoff === undefined
+        ? undefined
+        : new Restarts(
+            {
+              maxRestarts: 0,
+              maxSeconds: 0,
+              backoff: config.connectBackoff as Schedule.Schedule<unknown, number>,
+              // a successful connect starts the schedule afresh (opened), never the elapsed time
+              resetAfterMillis: Infinity
+            },
+            this.now
+          )
     // attributes fixed at construction: `withAttributes` would rebuild a context on every update
     this.m = defineMetrics({ pool: config.name })
     this.registerMetrics()
@@ -604,9 +622,9 @@ export class PoolImpl<A, E> implements Inspect.Inspectable {
     }
     // a connect in flight that no earlier waiter will take serves this caller
     const covered = this.waiting < this.creating
-    // while backing off from failed connects, nothing is created: the caller waits
-    // (up to its checkout timeout) for the pool to reconnect
-    const create = !covered && !this.backingOff && this.headroom() - this.uncovered() > 0
+    // while connects fail, nothing is created for a caller (the pool backs off and probes):
+    // the caller waits, up to its checkout timeout, for the pool to reconnect
+    const create = !covered && this.lastFailure === undefined && this.headroom() - this.uncovered() > 0
     if (!covered && !create && this.waiting - this.exempt >= this.config.maxWaiting) {
       return new PoolFull({ pool: this.config.name, maxWaiting: this.config.maxWaiting })
     }
@@ -853,7 +871,8 @@ export class PoolImpl<A, E> implements Inspect.Inspectable {
     this.created++
     this.byValue.set(conn.value, conn)
     this.failures = 0
-    this.step = undefined
+    this.backoff.attempt = 0
+    this.backoff.step = undefined
     this.lastFailure = undefined
   }
 
@@ -863,8 +882,8 @@ export class PoolImpl<A, E> implements Inspect.Inspectable {
       if (this.listeners !== undefined) this.emitStarted(conn)
       if (conn.state === "starting") this.deliver(conn)
       else if (conn.state === "closing") this.terminate(conn)
-      // a large `min` is opened in batches: this one is done, start the next
-      if (this.state === "open" && this.live() + this.creating < this.config.min) this.refill()
+      // the next of a large `min`'s batch, or (after a probe succeeded) the connects the waiters need
+      if (this.state === "open") this.refill()
       return Effect.void
     }
     // start failed; its Scope is closed (#69)
@@ -910,16 +929,14 @@ export class PoolImpl<A, E> implements Inspect.Inspectable {
     this.backingOff = true
     this.failures++
     const attempt = this.failures
-    const now = this.now()
     return Effect.gen({ self: this }, function* () {
       let millis: number
-      const schedule = this.config.connectBackoff
-      if (schedule === undefined) millis = defaultBackoffMillis(attempt)
-      else {
-        if (this.step === undefined) this.step = (yield* Schedule.toStep(schedule)) as any
-        const result = yield* Effect.exit(this.step!(now, attempt))
-        // a schedule that ended keeps its last delay
-        millis = Exit.isSuccess(result) ? Duration.toMillis(result.value[1]) : (this.lastDelay ?? 0)
+      if (this.restarts === undefined) {
+        millis = backoffDelay(attempt, defaultBackoff.minMillis, defaultBackoff.maxMillis, defaultBackoff.factor)
+      } else {
+        const result = yield* Effect.exit(this.restarts.nextDelay(this.backoff))
+        // a schedule that ended (or failed) keeps its last delay
+        millis = Exit.isSuccess(result) && result.value !== undefined ? result.value : (this.lastDelay ?? 0)
       }
       this.lastDelay = millis
       this.fork(
@@ -934,26 +951,33 @@ export class PoolImpl<A, E> implements Inspect.Inspectable {
     }).pipe(Effect.provideContext(this.context)) as Effect.Effect<void>
   }
 
-  /** Starts the creations the waiters and `min` call for (not while backing off). */
+  /**
+   * Starts the creations the waiters and `min` call for: none while backing
+   * off, one probe at a time while connects fail (the rest follow once it
+   * succeeds), and at most `minBatch` in flight for `min`.
+   */
   refill(): void {
     if (this.state !== "open" || this.backingOff) return
     const headroom = this.headroom()
-    let n = Math.min(headroom, this.uncovered())
-    // mark the oldest uncovered waiters exempt from the timeout: a connection is being made for them
-    if (n > 0) {
-      let k = n
-      for (let i = this.head; i < this.queue.length && k > 0; i++) {
-        const w = this.queue[i]!
-        if (w.state === "waiting" && !w.exempt) {
-          w.exempt = true
-          this.exempt++
-          k--
-        }
+    let forWaiters = Math.min(headroom, this.uncovered())
+    const belowMin = this.config.min - (this.live() + this.creating + forWaiters)
+    let forMin = belowMin > 0 ? Math.max(0, Math.min(belowMin, headroom - forWaiters, minBatch - this.creating)) : 0
+    if (this.lastFailure !== undefined) {
+      const probe = this.creating === 0 && forWaiters + forMin > 0 ? 1 : 0
+      forWaiters = Math.min(forWaiters, probe)
+      forMin = probe - forWaiters
+    }
+    // the oldest uncovered waiters are exempt from the timeout: a connection is being made for them
+    let k = forWaiters
+    for (let i = this.head; i < this.queue.length && k > 0; i++) {
+      const w = this.queue[i]!
+      if (w.state === "waiting" && !w.exempt) {
+        w.exempt = true
+        this.exempt++
+        k--
       }
     }
-    const belowMin = this.config.min - (this.live() + this.creating + n)
-    if (belowMin > 0) n += Math.max(0, Math.min(belowMin, headroom - n, minBatch - this.creating - n))
-    for (let i = 0; i < n; i++) this.spawn()
+    for (let i = forWaiters + forMin; i > 0; i--) this.spawn()
   }
 
   // ---- destruction ----------------------------------------------------------

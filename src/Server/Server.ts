@@ -987,6 +987,80 @@ export const stop = <Rpcs extends Rpc.Any>(
     return server.awaitClosed()
   })
 
+/**
+ * A typed client of a server: one function per request for calls and for
+ * casts (see {@link client}).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Client<Rpcs extends Rpc.Any> {
+  readonly call: {
+    readonly [Current in Rpcs as Current["_tag"]]: (
+      ...args: CallArgs<Current>
+    ) => Effect.Effect<Rpc.Success<Current>, Rpc.Error<Current> | CallError>
+  }
+  readonly cast: {
+    readonly [Current in Rpcs as Current["_tag"]]: (
+      ...payload: PayloadArgs<Current>
+    ) => Effect.Effect<void, MailboxFull>
+  }
+  readonly stop: (reason?: unknown) => Effect.Effect<void, NoServer | MailboxFull>
+}
+
+/**
+ * A typed client of a running server or of a registry name: `client.call.Tag(payload, options?)`,
+ * `client.cast.Tag(payload)`, `client.stop(reason?)`. The same as {@link call},
+ * {@link cast} and {@link stop} on the target (a name is resolved at every call).
+ *
+ * **Example** (A client by name)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc } from "effect/rpc"
+ * import { DynamicSupervisor, Registry, Server } from "effect-otp"
+ *
+ * const Greet = Rpc.make("Greet", { payload: { name: Schema.String }, success: Schema.String })
+ * const Greeter = Server.make("Greeter", [Greet], {
+ *   init: () => Effect.succeed({ Greet: ({ name }) => Effect.succeed(`hello, ${name}`) })
+ * })
+ *
+ * const program = Effect.gen(function* () {
+ *   const names = yield* Registry.make<string, Server.RefOf<typeof Greeter>>({ keys: "unique" })
+ *   const sup = yield* DynamicSupervisor.make()
+ *   yield* DynamicSupervisor.startChild(sup, Registry.via(names, "greeter", Server.childSpec(Greeter)))
+ *   const greeter = Server.client(Server.via(names, "greeter"))
+ *   return yield* greeter.call.Greet({ name: "joe" })
+ * })
+ * // => "hello, joe"
+ * ```
+ *
+ * @category calls
+ * @since 0.1.0
+ */
+export const client = <Rpcs extends Rpc.Any>(target: Target<Rpcs>): Client<Rpcs> => {
+  const erased = target as unknown as Target<Rpc.Any>
+  const calls = new Proxy(
+    {},
+    {
+      get: (_, tag) =>
+        typeof tag === "string"
+          ? (payload?: unknown, options?: CallOptions) => callUnknown(erased, tag, payload, options)
+          : undefined
+    }
+  )
+  const casts = new Proxy(
+    {},
+    {
+      get: (_, tag) =>
+        typeof tag === "string" ? (payload?: unknown) => (cast as AnyCast)(erased, tag, payload) : undefined
+    }
+  )
+  return { call: calls, cast: casts, stop: (reason?: unknown) => stop(erased, reason) } as unknown as Client<Rpcs>
+}
+
+type AnyCast = (target: Target<Rpc.Any>, tag: string, payload?: unknown) => Effect.Effect<void, MailboxFull>
+
 // ---------------------------------------------------------------------------
 // starting servers
 

@@ -75,14 +75,16 @@ const counterOf = (world: World) =>
         )
         let total = 0
         return {
-          Add: ({ id, n, slow }) =>
-            Effect.gen(function* () {
-              world.started.add(id)
+          Add: ({ id, n, slow }) => {
+            // recorded when the server takes the request (its handler's fiber may yield before its first step)
+            world.started.add(id)
+            return Effect.gen(function* () {
               if (slow) yield* Effect.sleep("50 millis")
               total += n
               world.done.push({ id, incarnation, total })
               return total
-            }),
+            })
+          },
           Crash: () => Effect.die("crash")
         }
       })

@@ -23,7 +23,7 @@ import {
 } from "effect"
 import { Rpc } from "effect/rpc"
 import { TestClock } from "effect/testing"
-import { DynamicSupervisor, Registry, Server, Supervisor } from "effect-otp"
+import { DynamicSupervisor, RateLimitedSupervisor, Registry, Server, Supervisor } from "effect-otp"
 import { eventually, settle } from "../utils/lifecycle.ts"
 
 // ---- a Stack, as gen_server_test.exs has -------------------------------------------------
@@ -154,6 +154,63 @@ describe("Server.childSpec", () => {
       assert.strictEqual(yield* Server.call(Server.via(names, "static"), "Pop"), "s")
       assert.strictEqual(yield* Server.call(Server.via(names, "dynamic"), "Pop"), "d")
       assert.strictEqual(yield* Server.call(alone, "Pop"), "u")
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("restart types", () => {
+  it.effect("temporary: a crashed server is not restarted, and its name answers NoServer", () =>
+    Effect.gen(function* () {
+      const p = probe()
+      const names = yield* Registry.make<string, Server.RefOf<ReturnType<typeof stackOf>>>({ keys: "unique" })
+      const sup = yield* DynamicSupervisor.make()
+      yield* DynamicSupervisor.startChild(
+        sup,
+        Registry.via(names, "s", Server.childSpec(stackOf(p), [], { restart: "temporary" }))
+      )
+      assert.strictEqual((yield* Effect.flip(Server.call(Server.via(names, "s"), "Crash")))._tag, "ServerDown")
+      yield* settle
+      assert.strictEqual(p.starts, 1)
+      assert.strictEqual((yield* Effect.flip(Server.call(Server.via(names, "s"), "Size")))._tag, "NoServer")
+      assert.strictEqual((yield* DynamicSupervisor.countChildren(sup)).specs, 0)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("transient: restarted after a crash, not after a normal stop; under a RateLimitedSupervisor too", () =>
+    Effect.gen(function* () {
+      const p = probe()
+      const names = yield* Registry.make<string, Server.RefOf<ReturnType<typeof stackOf>>>({ keys: "unique" })
+      const sup = yield* RateLimitedSupervisor.make({ limit: 100, window: "1 second" })
+      yield* RateLimitedSupervisor.startChild(
+        sup,
+        Registry.via(names, "s", Server.childSpec(stackOf(p), ["x"], { restart: "transient" }))
+      )
+      const s = Server.via(names, "s")
+      yield* Effect.flip(Server.call(s, "Crash"))
+      yield* eventually(() => p.starts === 2 && Registry.whereisUnsafe(names, "s") !== undefined)
+      assert.strictEqual(yield* Server.call(s, "Pop"), "x")
+      yield* Server.stop(s)
+      yield* settle
+      assert.strictEqual(p.starts, 2)
+      assert.strictEqual(p.live, 0)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a typed client calls, casts and stops by name", () =>
+    Effect.gen(function* () {
+      const p = probe()
+      const names = yield* Registry.make<string, Server.RefOf<ReturnType<typeof stackOf>>>({ keys: "unique" })
+      const sup = yield* DynamicSupervisor.make()
+      yield* DynamicSupervisor.startChild(
+        sup,
+        Registry.via(names, "s", Server.childSpec(stackOf(p), [], { restart: "transient" }))
+      )
+      const stack = Server.client(Server.via(names, "s"))
+      yield* stack.cast.Push({ item: "a" })
+      assert.strictEqual(yield* stack.call.Pop(), "a")
+      assert.strictEqual(yield* stack.call.Size(undefined, { timeout: "1 second" }), 0)
+      yield* stack.stop()
+      assert.strictEqual(tagOf(yield* Effect.flip(stack.call.Pop())), "NoServer")
     }).pipe(Effect.scoped)
   )
 })

@@ -74,4 +74,33 @@ describe("Server.make inference", () => {
         })
     })
   })
+
+  it("types calls, casts and clients from the target: payloads, replies and errors", () => {
+    const Session = Server.make("Session", [Say, Crash], {
+      init: () =>
+        Effect.succeed({
+          Say: ({ text }: { readonly text: string }) => Effect.succeed(text),
+          Crash: () => Effect.die("x")
+        })
+    })
+    const check = (ref: Server.RefOf<typeof Session>) => {
+      expectTypeOf(Server.call(ref, "Say", { text: "hi" })).toEqualTypeOf<
+        Effect.Effect<string, number | Server.CallError>
+      >()
+      expectTypeOf(Server.call(ref, "Crash")).toEqualTypeOf<Effect.Effect<void, Server.CallError>>()
+      expectTypeOf(Server.cast(ref, "Say", { text: "hi" })).toEqualTypeOf<Effect.Effect<void, Server.MailboxFull>>()
+      const client = Server.client(ref)
+      expectTypeOf(client.call.Say({ text: "hi" }, { timeout: "1 second" })).toEqualTypeOf<
+        Effect.Effect<string, number | Server.CallError>
+      >()
+      expectTypeOf(client.cast.Crash()).toEqualTypeOf<Effect.Effect<void, Server.MailboxFull>>()
+      // @ts-expect-error a payload is required
+      void Server.call(ref, "Say")
+      // @ts-expect-error unknown request
+      void Server.call(ref, "Nope")
+      // @ts-expect-error wrong payload
+      void client.call.Say({ text: 1 })
+    }
+    void check
+  })
 })

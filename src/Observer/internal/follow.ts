@@ -17,8 +17,10 @@
  *   a timer, so walks take at most ~5 % of the time. A new inspectable child
  *   of such a node is followed that much later (milliseconds).
  *
- * An inspector that offers `childInspector(pid)` (one lookup) is asked that
- * instead of being walked.
+ * A walk's cost is the least of its last four measures (two at the start),
+ * so a walk that was preempted or hit a GC pause does not make a small node
+ * look big. An inspector that offers `childInspector(pid)` (one lookup) is
+ * asked that instead of being walked.
  *
  * @internal
  */
@@ -35,6 +37,8 @@ interface Followed {
   children: ReadonlyArray<Inspect.Inspector>
   /** how long the last walk of this node's children took (ms) */
   walkMs: number
+  /** the last few walk durations (ms) */
+  samples: Array<number>
   walkedAt: number
   /** children by pid, when the inspector can look one up (`childInspector`) */
   byPid: Map<number, Inspect.Inspector> | undefined
@@ -61,11 +65,22 @@ export const follow = (root: Inspect.Inspectable, listener: (event: Inspect.Insp
     const t0 = performance.now()
     const children = inspector.childInspectors()
     node.walkedAt = performance.now()
-    node.walkMs = node.walkedAt - t0
+    record(node, node.walkedAt - t0)
+    if (children.length === 0 && node.children.length === 0) return // the common case: workers only
     const now = new Set(children)
     for (const c of node.children) if (!now.has(c)) remove(c)
     node.children = children
     for (const c of children) add(c)
+  }
+
+  /**
+   * A walk's cost is the least of the last few measured: a walk preempted by
+   * another process or a GC pause does not make a small node look big.
+   */
+  const record = (node: Followed, ms: number) => {
+    node.samples.push(ms)
+    if (node.samples.length > 4) node.samples.shift()
+    node.walkMs = Math.min(...node.samples)
   }
 
   const remove = (inspector: Inspect.Inspector) => {
@@ -118,6 +133,7 @@ export const follow = (root: Inspect.Inspectable, listener: (event: Inspect.Insp
       unsubscribe: () => {},
       children: [],
       walkMs: 0,
+      samples: [],
       walkedAt: 0,
       byPid: undefined,
       timer: undefined
@@ -125,6 +141,10 @@ export const follow = (root: Inspect.Inspectable, listener: (event: Inspect.Insp
     nodes.set(inspector, node)
     node.unsubscribe = inspector.subscribe((event) => onEvent(inspector, node, event))
     walk(inspector, node)
+    // a second measure at once, so that one unlucky first walk does not decide
+    const t0 = performance.now()
+    inspector.childInspectors()
+    record(node, performance.now() - t0)
     if (typeof (inspector as Partial<WithLookup>).childInspector === "function") {
       // the first walk found the current children; later ones are looked up one by one (a stopped
       // child found by that walk stays subscribed until the end: it emits nothing more)

@@ -144,7 +144,7 @@ export const register = <V>(
           return yield* new AlreadyRegistered({ registry: self.name, key, owner: taken.value.owner })
         }
         yield* Effect.addFinalizer(() =>
-          store.regDelete(self.name, key, owner).pipe(
+          store.regDelete(self.name, key, owner, processSession).pipe(
             Effect.flatMap((deleted) => (deleted ? event(self, "Unregister", key, owner) : Effect.void)),
             Effect.ignore
           )
@@ -178,7 +178,7 @@ export const unregister = <V>(
     const child = yield* CurrentChild
     const store = yield* ClusterStore
     const owner = `${child.supervisor}/${child.id}`
-    if (yield* store.regDelete(self.name, key, owner)) yield* event(self, "Unregister", key, owner)
+    if (yield* store.regDelete(self.name, key, owner, processSession)) yield* event(self, "Unregister", key, owner)
   })
 
 /**

@@ -119,7 +119,13 @@ export interface Store {
     session: string,
     value: string
   ) => Effect.Effect<Option.Option<RegRow>, PersistenceError>
-  readonly regDelete: (registry: string, key: string, owner: string) => Effect.Effect<boolean, PersistenceError>
+  /** Deletes the entry if `owner` holds it from this `session` (a newer incarnation elsewhere keeps its entry). */
+  readonly regDelete: (
+    registry: string,
+    key: string,
+    owner: string,
+    session: string
+  ) => Effect.Effect<boolean, PersistenceError>
   readonly regList: (registry: string) => Effect.Effect<ReadonlyArray<RegRow>, PersistenceError>
   /** Deletes rows whose runner is no longer alive; returns them. */
   readonly regSweep: (registry: string) => Effect.Effect<ReadonlyArray<RegRow>, PersistenceError>
@@ -254,10 +260,10 @@ export const makeMemory = (): Store & { readonly markDead: (runner: string, dead
         regs.set(keyOf(registry, key), { registry, key, owner, runner, value })
         return Option.none()
       }),
-    regDelete: (registry, key, owner) =>
+    regDelete: (registry, key, owner, session) =>
       Effect.sync(() => {
         const existing = regs.get(keyOf(registry, key))
-        if (!existing || existing.owner !== owner) return false
+        if (!existing || existing.owner !== owner || regSessions.get(keyOf(registry, key)) !== session) return false
         regs.delete(keyOf(registry, key))
         return true
       }),
@@ -343,6 +349,17 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
         ` AND EXISTS (SELECT 1 FROM ${prefix}_sessions s WHERE s.address = ${table}.runner AND s.session = ${table}.session))`
     )
   const sessions = sql(`${prefix}_sessions`)
+  // A paused process (GC pause, SIGSTOP, VM freeze) inside one of our
+  // transactions would hold its locks, and so block a newer activation, for as
+  // long as it stays paused: PostgreSQL aborts such a transaction once it has
+  // been idle for the lock expiration, so the locks go with the lease.
+  const idleLimit = sql.literal(
+    `SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(
+      Duration.toMillis(Duration.fromInputUnsafe(options.shardLockExpiration))
+    )}`
+  )
+  const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    sql.withTransaction(Effect.andThen(sql`${idleLimit}`, effect))
 
   yield* sql
     .withTransaction(
@@ -396,21 +413,19 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
 
   const store: Store = {
     insertChild: (sup, id, now, maxChildren) =>
-      sql
-        .withTransaction(
-          Effect.gen(function* () {
-            yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`${prefix}:${sup}`}))`
-            const existing = yield* sql<RawChild>`SELECT * FROM ${children} WHERE supervisor = ${sup} AND id = ${id}`
-            if (existing[0]) return { _tag: "Exists", row: fromRaw(existing[0]) } as const
-            if (Number.isFinite(maxChildren)) {
-              const count = yield* sql<{ n: string }>`SELECT COUNT(*) AS n FROM ${children} WHERE supervisor = ${sup}`
-              if (Number(count[0]?.n ?? 0) >= maxChildren) return { _tag: "Max" } as const
-            }
-            yield* sql`INSERT INTO ${children} (supervisor, id, status, started_at) VALUES (${sup}, ${id}, 'started', ${now})`
-            return { _tag: "Inserted" } as const
-          })
-        )
-        .pipe(PersistenceError.refail),
+      transaction(
+        Effect.gen(function* () {
+          yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`${prefix}:${sup}`}))`
+          const existing = yield* sql<RawChild>`SELECT * FROM ${children} WHERE supervisor = ${sup} AND id = ${id}`
+          if (existing[0]) return { _tag: "Exists", row: fromRaw(existing[0]) } as const
+          if (Number.isFinite(maxChildren)) {
+            const count = yield* sql<{ n: string }>`SELECT COUNT(*) AS n FROM ${children} WHERE supervisor = ${sup}`
+            if (Number(count[0]?.n ?? 0) >= maxChildren) return { _tag: "Max" } as const
+          }
+          yield* sql`INSERT INTO ${children} (supervisor, id, status, started_at) VALUES (${sup}, ${id}, 'started', ${now})`
+          return { _tag: "Inserted" } as const
+        })
+      ).pipe(PersistenceError.refail),
     getChild,
     deleteChild: (sup, id) =>
       sql<{ id: string }>`DELETE FROM ${children} WHERE supervisor = ${sup} AND id = ${id} RETURNING id`.pipe(
@@ -427,27 +442,25 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
         PersistenceError.refail
       ),
     recordRestart: (sup, id, now, windowMs, maxRestarts, runner, session) =>
-      sql
-        .withTransaction(
-          Effect.gen(function* () {
-            const rows =
-              yield* sql<RawChild>`SELECT * FROM ${children} WHERE supervisor = ${sup} AND id = ${id} FOR UPDATE`
-            const raw = rows[0]
-            if (!raw) return Option.none()
-            const row = fromRaw(raw)
-            const window = [...row.window.filter((t) => t > now - windowMs), now]
-            const exceeded = window.length > maxRestarts
-            const updated = exceeded
-              ? yield* sql<RawChild>`UPDATE ${children} SET status = 'failed', runner = NULL,
+      transaction(
+        Effect.gen(function* () {
+          const rows =
+            yield* sql<RawChild>`SELECT * FROM ${children} WHERE supervisor = ${sup} AND id = ${id} FOR UPDATE`
+          const raw = rows[0]
+          if (!raw) return Option.none()
+          const row = fromRaw(raw)
+          const window = [...row.window.filter((t) => t > now - windowMs), now]
+          const exceeded = window.length > maxRestarts
+          const updated = exceeded
+            ? yield* sql<RawChild>`UPDATE ${children} SET status = 'failed', runner = NULL,
                 window_ms = ${JSON.stringify(window)}, restarts = restarts + 1
                 WHERE supervisor = ${sup} AND id = ${id} RETURNING *`
-              : yield* sql<RawChild>`UPDATE ${children} SET incarnation = incarnation + 1, runner = ${runner},
+            : yield* sql<RawChild>`UPDATE ${children} SET incarnation = incarnation + 1, runner = ${runner},
                 session = ${session}, window_ms = ${JSON.stringify(window)}, restarts = restarts + 1
                 WHERE supervisor = ${sup} AND id = ${id} RETURNING *`
-            return Option.some({ row: fromRaw(updated[0]!), exceeded })
-          })
-        )
-        .pipe(PersistenceError.refail),
+          return Option.some({ row: fromRaw(updated[0]!), exceeded })
+        })
+      ).pipe(PersistenceError.refail),
     resetChild: (sup, id) =>
       sql<RawChild>`UPDATE ${children} SET status = 'started', window_ms = '[]'
         WHERE supervisor = ${sup} AND id = ${id} RETURNING *`.pipe(
@@ -466,23 +479,21 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
         PersistenceError.refail
       ),
     fenced: (sup, id, token, effect) =>
-      sql
-        .withTransaction(
-          Effect.gen(function* () {
-            // FOR SHARE: a newer activation's UPDATE waits until this write
-            // commits, and any write after it reads the newer incarnation.
-            const rows = yield* sql<{ incarnation: string; status: string }>`SELECT incarnation, status FROM ${children}
+      transaction(
+        Effect.gen(function* () {
+          // FOR SHARE: a newer activation's UPDATE waits until this write
+          // commits, and any write after it reads the newer incarnation.
+          const rows = yield* sql<{ incarnation: string; status: string }>`SELECT incarnation, status FROM ${children}
             WHERE supervisor = ${sup} AND id = ${id} FOR SHARE`.pipe(PersistenceError.refail)
-            const current = rows[0] ? Number(rows[0].incarnation) : -1
-            if (current !== token || rows[0]?.status === "failed") {
-              return yield* Effect.fail({ _tag: "StaleToken", current } as const)
-            }
-            return yield* effect
-          })
-        )
-        .pipe(
-          Effect.catchTag("SqlError" as never, (e: unknown) => Effect.fail(new PersistenceError({ cause: e })))
-        ) as never,
+          const current = rows[0] ? Number(rows[0].incarnation) : -1
+          if (current !== token || rows[0]?.status === "failed") {
+            return yield* Effect.fail({ _tag: "StaleToken", current } as const)
+          }
+          return yield* effect
+        })
+      ).pipe(
+        Effect.catchTag("SqlError" as never, (e: unknown) => Effect.fail(new PersistenceError({ cause: e })))
+      ) as never,
     appendEvent: (e) =>
       sql`INSERT INTO ${events} (scope, kind, id, runner, incarnation, detail, at)
         VALUES (${e.scope}, ${e.kind}, ${e.id}, ${e.runner}, ${e.incarnation}, ${e.detail}, ${e.at})`.pipe(
@@ -504,26 +515,23 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
         PersistenceError.refail
       ),
     regInsert: (reg, key, owner, runner, session, value) =>
-      sql
-        .withTransaction(
-          Effect.gen(function* () {
-            yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`${prefix}:reg:${reg}:${key}`}))`
-            const rows = yield* sql<Omit<RegRow, "alive"> & { alive: boolean }>`SELECT g.*, ${aliveExpr("g")} AS alive
+      transaction(
+        Effect.gen(function* () {
+          yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`${prefix}:reg:${reg}:${key}`}))`
+          const rows = yield* sql<Omit<RegRow, "alive"> & { alive: boolean }>`SELECT g.*, ${aliveExpr("g")} AS alive
             FROM ${registry} g WHERE g.registry = ${reg} AND g.key = ${key}`
-            const existing = rows[0]
-            if (existing && existing.owner !== owner && existing.alive) return Option.some(existing)
-            yield* sql`INSERT INTO ${registry} (registry, key, owner, runner, session, value)
+          const existing = rows[0]
+          if (existing && existing.owner !== owner && existing.alive) return Option.some(existing)
+          yield* sql`INSERT INTO ${registry} (registry, key, owner, runner, session, value)
             VALUES (${reg}, ${key}, ${owner}, ${runner}, ${session}, ${value})
             ON CONFLICT (registry, key) DO UPDATE SET owner = EXCLUDED.owner, runner = EXCLUDED.runner,
               session = EXCLUDED.session, value = EXCLUDED.value`
-            return Option.none()
-          })
-        )
-        .pipe(PersistenceError.refail),
-    regDelete: (reg, key, owner) =>
-      sql<{
-        key: string
-      }>`DELETE FROM ${registry} WHERE registry = ${reg} AND key = ${key} AND owner = ${owner} RETURNING key`.pipe(
+          return Option.none()
+        })
+      ).pipe(PersistenceError.refail),
+    regDelete: (reg, key, owner, session) =>
+      sql<{ key: string }>`DELETE FROM ${registry} WHERE registry = ${reg} AND key = ${key} AND owner = ${owner}
+        AND session = ${session} RETURNING key`.pipe(
         Effect.map((rows) => rows.length > 0),
         PersistenceError.refail
       ),

@@ -10,7 +10,7 @@ import { Effect, Schedule, Schema } from "effect"
 import { ClusterSchema } from "effect/cluster"
 import { Rpc, RpcGroup } from "effect/rpc"
 import { SqlClient } from "effect/sql"
-import { ClusterSupervisor } from "../../../src/Cluster/index.ts"
+import { ClusterRegistry, ClusterSupervisor } from "../../../src/Cluster/index.ts"
 import * as Server from "../../../src/Server/Server.ts"
 
 export const log = (line: Record<string, unknown>) => {
@@ -27,6 +27,11 @@ export const SayDurable = Rpc.make("SayDurable", { payload: { seq: Schema.Number
 
 export const SessionProtocol = RpcGroup.make(Say, SayDurable)
 
+/** Every session registers its id here, with the runner it runs on. */
+export const SessionNames = ClusterRegistry.make("real/SessionNames", {
+  value: Schema.Struct({ runner: Schema.String })
+})
+
 /** A session: counts calls in memory; permanent, so it is re-homed without traffic (it ticks on its own). */
 export const Sessions = ClusterSupervisor.make("real/Sessions", {
   server: Server.make("Session", [Say, SayDurable], {
@@ -34,6 +39,7 @@ export const Sessions = ClusterSupervisor.make("real/Sessions", {
       Effect.gen(function* () {
         const child = yield* ClusterSupervisor.CurrentChild
         log({ e: "init", sup: "Sessions", id, inc: child.incarnation, runner: child.runner })
+        yield* ClusterRegistry.register(SessionNames, id, { runner: child.runner }).pipe(Effect.orDie)
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => log({ e: "stop", sup: "Sessions", id, inc: child.incarnation, runner: child.runner }))
         )

@@ -276,10 +276,20 @@ export class ServerImpl implements Runtime {
     }, 0)
   }
 
-  /** Handles waiting messages one at a time, until the mailbox is empty or a handler suspends. */
+  /**
+   * Handles waiting messages one at a time, until the mailbox is empty or a
+   * caller waits for the reply. Without a tracer the handlers run one after
+   * the other in one fiber (`drainLoop`): a burst of casts costs one fiber,
+   * not one per message. With a tracer each message gets a fiber of its own,
+   * started with its span.
+   */
   drain(): void {
-    if (this.busy || this.down !== undefined) return
+    if (this.busy || this.down !== undefined || this.queued === 0) return
     this.busy = true
+    if (this.tracer === undefined) {
+      Effect.runForkWith(this.context)(drainLoop)
+      return
+    }
     let budget = 1024
     while (true) {
       if (this.queued === 0) {
@@ -311,6 +321,59 @@ export class ServerImpl implements Runtime {
     }
   }
 
+  /** One step of `drainLoop` (run by `fiber`): the next message's handler, as an effect of the drain fiber. */
+  step(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<void> {
+    const message = this.take()
+    if (message === undefined || this.down !== undefined) return this.release()
+    message.state = RUNNING
+    if (message.kind === STOP) {
+      this.current = undefined
+      this.reply(message, Exit.void)
+      this.terminate(message.payload as DownReason, undefined)
+      return Effect.void
+    }
+    this.current = fiber
+    this.currentMessage = message
+    return Effect.flatMap(Effect.exit(this.handlerEffect(message)), (exit) => {
+      // stopped from outside while it ran: its caller was told already
+      if (this.down !== undefined) return Effect.void
+      this.current = undefined
+      this.currentMessage = undefined
+      this.settle(message, exit, undefined)
+      if (this.down !== undefined) {
+        this.deliver(message)
+        return Effect.void
+      }
+      if (message.resume === undefined || message.exit === undefined) return drainLoop
+      // a caller waits for this reply: wake it with the server released (as
+      // `drain` does), and go on in a new drain if nobody took the server meanwhile
+      this.release()
+      this.deliver(message)
+      if (!this.busy && this.down === undefined && this.queued > 0 && !this.scheduled) this.schedule()
+      return Effect.void
+    })
+  }
+
+  private release(): Effect.Effect<void> {
+    this.current = undefined
+    this.busy = false
+    return Effect.void
+  }
+
+  /** The effect of a message's handler (a defect if there is none, or if calling it throws). */
+  handlerEffect(message: Message): Effect.Effect<unknown, unknown> {
+    const handler = this.handlers![message.tag]
+    try {
+      return (
+        handler === undefined
+          ? Effect.die(new Error(`${this.name}: no handler for request ${JSON.stringify(message.tag)}`))
+          : handler(message.payload, this)
+      ) as Effect.Effect<unknown, unknown>
+    } catch (defect) {
+      return Effect.die(defect)
+    }
+  }
+
   // ---- running one message -----------------------------------------------
 
   /**
@@ -325,16 +388,7 @@ export class ServerImpl implements Runtime {
       this.terminate(message.payload as DownReason, undefined)
       return true
     }
-    const handler = this.handlers![message.tag]
-    let effect: Effect.Effect<unknown, unknown, unknown>
-    try {
-      effect =
-        handler === undefined
-          ? Effect.die(new Error(`${this.name}: no handler for request ${JSON.stringify(message.tag)}`))
-          : handler(message.payload, this)
-    } catch (defect) {
-      effect = Effect.die(defect)
-    }
+    const effect = this.handlerEffect(message)
     let context = this.context
     let span: Tracer.Span | undefined
     if (this.tracer !== undefined) {
@@ -547,6 +601,14 @@ export class ServerImpl implements Runtime {
 }
 
 Object.defineProperty(ServerImpl.prototype, RefTypeId, { value: RefTypeId })
+
+/**
+ * The drain fiber's loop, shared by every server: it finds its server as
+ * `CurrentServer` in the fiber's context (the server's own).
+ */
+const drainLoop: Effect.Effect<void> = Effect.withFiber((fiber) =>
+  (Context.getUnsafe(fiber.context, currentServerKey!) as unknown as ServerImpl).step(fiber)
+)
 
 /** @internal */
 export const CALL_KIND = CALL

@@ -26,20 +26,17 @@
  * restarted, so they are *light children*: one fiber each, counted in
  * `countChildren`/`whichChildren`, held against `maxChildren`, stopped by
  * their shutdown policy with the supervisor — without a slot, an
- * incarnation record or restart bookkeeping. Measured with
- * `npm run bench -- task` on this project's shared 2-core machine (medians of
- * interleaved runs): a trivial task made as a `DynamicSupervisor` child
- * (`startChild(ChildSpec.task(...))` plus a Deferred for its result) costs
- * 4.2 µs, `async` + `Task.await` 2.3 µs, `Effect.forkChild` + `Fiber.join`
- * 3.0 µs; `asyncStream` costs 0.33–0.38 µs per trivial item against
- * 0.25–0.32 µs for `Effect.forEach({ concurrency })` (1.2–1.3x), where going through
- * `startChild` would cost over 10x. `async` tasks get their own Scope
- * (released inside the task when it ends, like any child's); `asyncStream`
- * tasks do not, because a Scope per task costs about as much again as the
- * fiber itself (0.10 µs for a bare fiber, 0.26 µs with a Scope, measured
- * separately): wrap the function in `Effect.scoped` when an item acquires
- * resources. Timeouts cost one timer per supervisor (awaits) or per stream
- * (tasks), not one per task.
+ * incarnation record or restart bookkeeping — yet they report through the
+ * same supervisor shell as children (an abandoned task is counted and logged
+ * like an abandoned child). `async` + `Task.await` costs less than a
+ * `DynamicSupervisor` child with a Deferred (about 0.5x) and `asyncStream`
+ * about 1.2–1.3x `Effect.forEach({ concurrency })` per trivial item
+ * (`npm run bench -- task`; figures in bench/RESULTS.md). `async` tasks get
+ * their own Scope (released inside the task when it ends, like any child's);
+ * `asyncStream` tasks do not, because a Scope per task costs about as much
+ * again as the fiber itself: wrap the function in `Effect.scoped` when an
+ * item acquires resources. Timeouts cost one timer per supervisor (awaits)
+ * or per stream (tasks), not one per task.
  *
  * @since 0.1.0
  */

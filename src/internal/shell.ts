@@ -294,7 +294,7 @@ export const chunked = <T>(
 export const sliceMillis = 8
 
 /** At most this many children per slice of a stop. @internal */
-export const sliceItems = 1024
+export const sliceItems = 256
 
 /** Yields to the event loop (a macrotask), so timers and I/O run between slices. @internal */
 export const yieldMacrotask: Effect.Effect<void> = Effect.callback<void>((resume) => {
@@ -303,41 +303,43 @@ export const yieldMacrotask: Effect.Effect<void> = Effect.callback<void>((resume
 })
 
 /**
- * Restarts run at once, on the crash's own stack, until a burst of them in
- * one event-loop turn exceeds {@link burstLimit}; the rest wait in a queue
- * drained in time-bounded slices between event-loop turns (a storm of
+ * Restarts run at once, on the crash's own stack, until more than
+ * {@link burstLimit} of them ran within {@link sliceMillis}; the rest wait in
+ * a queue drained in time-bounded slices between event-loop turns (a storm of
  * crashes does not freeze the process while it restarts).
  *
  * @internal
  */
 export class RestartPacer {
   private burst = 0
-  private resetQueued = false
+  private windowStart = -Infinity
   private readonly queue: Array<() => void> = []
   private head = 0
   private draining = false
 
-  /** Runs `restart` now, or queues it when this turn already restarted many. */
+  /**
+   * Runs `restart` now, or queues it when {@link burstLimit} restarts already
+   * ran within the last {@link sliceMillis} (a clock read, no scheduling, on
+   * the hot path).
+   */
   run(restart: () => void): void {
-    if (this.head === this.queue.length && this.burst < burstLimit) {
-      this.burst++
-      if (!this.resetQueued) {
-        this.resetQueued = true
-        setImmediate(this.reset)
+    if (this.head === this.queue.length) {
+      const t = performance.now()
+      if (t - this.windowStart >= sliceMillis) {
+        this.windowStart = t
+        this.burst = 0
       }
-      restart()
-      return
+      if (this.burst < burstLimit) {
+        this.burst++
+        restart()
+        return
+      }
     }
     this.queue.push(restart)
     if (!this.draining) {
       this.draining = true
       setImmediate(this.drain)
     }
-  }
-
-  private readonly reset = (): void => {
-    this.burst = 0
-    this.resetQueued = false
   }
 
   private readonly drain = (): void => {
@@ -360,5 +362,5 @@ export class RestartPacer {
   }
 }
 
-/** Restarts allowed on the crash's own stack per event-loop turn before they are paced. @internal */
+/** Restarts allowed on the crash's own stack per slice of time before they are paced. @internal */
 export const burstLimit = 256

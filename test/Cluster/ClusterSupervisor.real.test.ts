@@ -16,7 +16,7 @@ import { SqlClient } from "effect/sql"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import { ClusterRegistry, ClusterRunner, ClusterSupervisor } from "../../src/Cluster/index.ts"
 import { freePort, type PostgresServer, startPostgres } from "../utils/postgres.ts"
-import { Poison, SessionNames, Sessions, Writers } from "./real/app.ts"
+import { Poison, SessionNames, Sessions, Temps, Writers } from "./real/app.ts"
 import { type Line, type RunnerProcess, runnerScript, sleep, spawnRunner, stopAll, terminate } from "./real/harness.ts"
 
 /**
@@ -64,7 +64,7 @@ const waitFor = async (what: string, check: () => Promise<boolean> | boolean, ti
   }
 }
 
-const childrenOf = (sup: typeof Sessions | typeof Poison | typeof Writers) =>
+const childrenOf = (sup: typeof Sessions | typeof Poison | typeof Writers | typeof Temps) =>
   run(ClusterSupervisor.whichChildren(sup as typeof Sessions))
 
 beforeAll(async () => {
@@ -171,6 +171,8 @@ describe("ClusterSupervisor across 3 runner processes and PostgreSQL", () => {
     const ids = Array.from({ length: 12 }, (_, i) => `user-${i}`)
     const quiet = Array.from({ length: 6 }, (_, i) => `quiet-${i}`)
     for (const id of [...ids, ...quiet]) await run(ClusterSupervisor.startChild(Sessions, id))
+    const temps = Array.from({ length: 6 }, (_, i) => `temp-${i}`)
+    for (const id of temps) await run(ClusterSupervisor.startChild(Temps, id))
     const load = startLoad(ids)
     try {
       // steady state: every id answered by a stable runner
@@ -189,6 +191,9 @@ describe("ClusterSupervisor across 3 runner processes and PostgreSQL", () => {
       const victimQuiet = quiet.filter((id) => byRunner.get(victimAddress)!.includes(id))
       assert.isAbove(victimIds.length + victimQuiet.length, 0)
 
+      const victimTemps = (await childrenOf(Temps))
+        .filter((c) => Option.getOrUndefined(c.runner) === victimAddress)
+        .map((c) => c.id)
       const killedAt = Date.now()
       victim.signal("SIGKILL")
       await victim.exited
@@ -251,6 +256,21 @@ describe("ClusterSupervisor across 3 runner processes and PostgreSQL", () => {
         },
         30_000
       )
+      // temporary children end with their runner: the victim's are gone, the others stay
+      await waitFor(
+        "the victim's temporary children removed",
+        async () => {
+          const left = (await childrenOf(Temps)).map((c) => c.id)
+          return victimTemps.every((id) => !left.includes(id))
+        },
+        30_000
+      )
+      const leftTemps = (await childrenOf(Temps)).map((c) => c.id)
+      assert.deepStrictEqual(
+        leftTemps,
+        temps.filter((id) => !victimTemps.includes(id))
+      )
+      console.log(`kill -9: ${victimTemps.length} temporary children removed, ${leftTemps.length} kept`)
       // the children moved: a new incarnation, on a live runner
       for (const c of await childrenOf(Sessions)) {
         if (victimIds.includes(c.id) || victimQuiet.includes(c.id)) {

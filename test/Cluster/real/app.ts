@@ -67,6 +67,18 @@ export const Sessions = ClusterSupervisor.make("real/Sessions", {
 
 export const Hello = Rpc.make("Hello", { success: Schema.String })
 
+/** A temporary child: it ends with its incarnation, so a runner's death removes it. */
+export const Temps = ClusterSupervisor.make("real/Temps", {
+  server: Server.make("Temp", [Hello], {
+    init: (id: string) =>
+      Effect.map(ClusterSupervisor.CurrentChild, (child) => {
+        log({ e: "init", sup: "Temps", id, inc: child.incarnation, runner: child.runner })
+        return { Hello: () => Effect.succeed(`${id}@${child.runner}`) }
+      })
+  }),
+  restart: "temporary"
+})
+
 /** A poison child: its init always dies. */
 export const Poison = ClusterSupervisor.make("real/Poison", {
   server: Server.make("Poison", [Hello], {

@@ -8,7 +8,7 @@ import { NodeClusterSocket, NodeRuntime } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import { ClusterRunner, ClusterSupervisor } from "../../../src/Cluster/index.ts"
-import { log, Poison, Sessions, Writers } from "./app.ts"
+import { log, Poison, Sessions, Temps, Writers } from "./app.ts"
 
 const port = Number(process.env.PORT)
 const preset = (process.env.PRESET ?? "fast") as ClusterRunner.Preset
@@ -16,7 +16,8 @@ const preset = (process.env.PRESET ?? "fast") as ClusterRunner.Preset
 const Supervisors = Layer.mergeAll(
   ClusterSupervisor.layer(Sessions),
   ClusterSupervisor.layer(Poison),
-  ClusterSupervisor.layer(Writers)
+  ClusterSupervisor.layer(Writers),
+  ClusterSupervisor.layer(Temps)
 )
 
 const Main = Layer.effectDiscard(Effect.sync(() => log({ e: "ready", port, pid: process.pid }))).pipe(

@@ -19,7 +19,7 @@ import { ChildSpec, DynamicSupervisor, Agent, Registry, Server } from "effect-ot
 import { Deferred, Effect, Exit, Fiber, Layer, Queue, Scheduler, Schema, Scope, Tracer } from "effect"
 import { Rpc } from "effect/rpc"
 import { performance } from "node:perf_hooks"
-import { heapUsed, median, printTable } from "./util.ts"
+import { gc, heapUsed, median, printTable } from "./util.ts"
 
 const ROUNDS = Number(process.env.SERVER_BENCH_ROUNDS ?? 7)
 const CALLS = 200_000
@@ -98,9 +98,10 @@ const world = Effect.gen(function* () {
   return { ref, named: Server.via(names, "counter"), agent, inbox } satisfies World
 })
 
-/** µs per operation of `n` sequential runs of `op` in one fiber. */
+/** µs per operation of `n` sequential runs of `op` in one fiber (after a full GC, so no subject pays for another's garbage). */
 const perOp = (n: number, op: (i: number) => Effect.Effect<unknown, unknown>) =>
   Effect.gen(function* () {
+    gc()
     const t0 = now()
     for (let i = 0; i < n; i++) yield* op(i)
     return ((now() - t0) * 1000) / n
@@ -109,6 +110,7 @@ const perOp = (n: number, op: (i: number) => Effect.Effect<unknown, unknown>) =>
 /** µs per call with `callers` fibers each making `each` calls at once. */
 const concurrent = (callers: number, each: number, op: () => Effect.Effect<unknown, unknown>) =>
   Effect.gen(function* () {
+    gc()
     const t0 = now()
     const fibers: Array<Fiber.Fiber<unknown, unknown>> = []
     for (let c = 0; c < callers; c++) {
@@ -181,11 +183,13 @@ export default async () => {
           )
           // casts: the caller's cost per cast (sent with the scheduler kept from yielding, so no handler runs
           // in between), then how long until the last one was handled (a call behind them)
+          gc()
           let t0 = now()
           yield* sendAll(() => Server.cast(w.ref, "Add", { n: 1 }))
           const castIssued = now() - t0
           yield* Server.call(w.ref, "Add", { n: 0 })
           const castHandled = now() - t0
+          gc()
           t0 = now()
           yield* sendAll(() => handCast(w.inbox, 1))
           const handIssued = now() - t0

@@ -935,20 +935,20 @@ const callUnknown = (
  * @category calls
  * @since 0.1.0
  */
-export const cast = <Rpcs extends Rpc.Any, const Tag extends Rpcs["_tag"]>(
+export const cast: <Rpcs extends Rpc.Any, const Tag extends Rpcs["_tag"]>(
   target: Target<Rpcs>,
   tag: Tag,
   ...payload: PayloadArgs<Extract<Rpcs, { readonly _tag: Tag }>>
-): Effect.Effect<void, MailboxFull> =>
+) => Effect.Effect<void, MailboxFull> = ((target: Target<Rpc.Any>, tag: string, payload?: unknown) =>
   Effect.suspend(() => {
-    const server = resolve(target as unknown as Target<Rpc.Any>)
+    const server = resolve(target)
     if (server === undefined || server.down !== undefined) return Effect.void
     if (server.isFull()) {
       return Effect.fail(new MailboxFull({ server: server.name, tag, capacity: server.capacity }))
     }
-    server.enqueue(new internal.Message(internal.CAST_KIND, tag, payload[0], undefined, -1))
+    server.enqueue(new internal.Message(internal.CAST_KIND, tag, payload, undefined, -1))
     return Effect.void
-  })
+  })) as never
 
 /**
  * Stops a server with a reason and waits until it has ended (its Scope

@@ -50,7 +50,7 @@ import * as Predicate from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { ChildNotFound, InvalidOptions, MaxChildren, RestartIntensityExceeded, SupervisorStopped } from "../Errors.ts"
-import type * as ChildSpec from "../Supervisor/ChildSpec.ts"
+import * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
 import * as Inspect from "../internal/inspect.ts"
 import { launchUntilStopped, supervisorLayer } from "../internal/launch.ts"
@@ -696,6 +696,45 @@ export const statsUnsafe = <X>(self: RateLimitedSupervisor<X>): Stats => {
  * @since 0.1.0
  */
 export const stats = <X>(self: RateLimitedSupervisor<X>): Effect.Effect<Stats> => Effect.sync(() => statsUnsafe(self))
+
+/**
+ * A child spec that runs a rate-limited supervisor under another supervisor:
+ * type `"supervisor"`, shutdown `"infinity"`, permanent unless told; its body
+ * fails with `RestartIntensityExceeded` when it gives up, so its parent
+ * restarts it (escalation). The handle is the `RateLimitedSupervisor`.
+ *
+ * **Example** (A spawner in an application tree)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChildSpec, RateLimitedSupervisor, Supervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const app = yield* Supervisor.make(
+ *     [RateLimitedSupervisor.childSpec({ id: "spawner", limit: 10, window: "1 second" })],
+ *     { strategy: "oneForOne" }
+ *   )
+ *   return (yield* Supervisor.countChildren(app)).supervisors
+ * })
+ * // => 1
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const childSpec = <X = never>(
+  options: Options<X> & {
+    readonly id?: string | undefined
+    readonly restart?: ChildSpec.Restart | undefined
+  }
+): ChildSpec.ChildSpec<RateLimitedSupervisor<X>, InvalidOptions> =>
+  ChildSpec.make({
+    id: options.id ?? options.name,
+    start: make(options),
+    run: await_,
+    restart: options.restart ?? "permanent",
+    type: "supervisor"
+  })
 
 /**
  * Returns true if the value is a {@link RateLimitedSupervisor}.

@@ -50,6 +50,7 @@ import type { Pipeable } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import { InvalidOptions } from "../Errors.ts"
+import * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import type { AlgorithmName } from "./internal/algorithm.ts"
 import { Core, TypeId } from "./internal/core.ts"
 import * as options_ from "./internal/options.ts"
@@ -554,6 +555,42 @@ export const statsUnsafe = (self: RateLimiter): Stats => {
  * @since 0.1.0
  */
 export const stats = (self: RateLimiter): Effect.Effect<Stats> => Effect.sync(() => statsUnsafe(self))
+
+/**
+ * A child spec that owns a rate limiter: it lives as long as the child's
+ * incarnation (a restart starts a fresh window), its handle is the
+ * `RateLimiter`. Permanent unless told; a worker with no body.
+ *
+ * **Example** (A limiter in an application tree)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimiter, Supervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const app = yield* Supervisor.make(
+ *     [RateLimiter.childSpec({ id: "api", limit: 100, window: "1 second" })],
+ *     { strategy: "oneForOne" }
+ *   )
+ *   return (yield* Supervisor.countChildren(app)).workers
+ * })
+ * // => 1
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const childSpec = (
+  options: Options & {
+    readonly id?: string | undefined
+    readonly restart?: ChildSpec.Restart | undefined
+  }
+): ChildSpec.ChildSpec<RateLimiter, InvalidOptions> =>
+  ChildSpec.make({
+    id: options.id ?? options.name,
+    start: make(options),
+    restart: options.restart ?? "permanent"
+  })
 
 /**
  * Returns true if the value is a {@link RateLimiter}.

@@ -312,6 +312,42 @@ export const make: {
   })) as any
 
 /**
+ * A child spec that owns a registry: it lives as long as the child's
+ * incarnation (a restart starts empty, as Elixir's registry does), its handle
+ * is the `Registry`. Permanent unless told; a worker with no body.
+ *
+ * **Example** (A name registry in an application tree)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry, Supervisor } from "effect-otp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const app = yield* Supervisor.make(
+ *     [Registry.childSpec<string, number>({ id: "names", keys: "unique" })],
+ *     { strategy: "oneForOne" }
+ *   )
+ *   return (yield* Supervisor.countChildren(app)).active
+ * })
+ * // => 1
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const childSpec = <K, V, Kind extends Keys = "unique">(
+  options: Options<Kind> & {
+    readonly id?: string | undefined
+    readonly restart?: ChildSpec.Restart | undefined
+  }
+): ChildSpec.ChildSpec<Registry<K, V, Kind>, InvalidOptions> =>
+  ChildSpec.make({
+    id: options.id ?? "Registry",
+    start: make<K, V>(options as Options<Keys>) as Effect.Effect<Registry<K, V, Kind>, InvalidOptions, Scope.Scope>,
+    restart: options.restart ?? "permanent"
+  })
+
+/**
  * A layer that provides a registry under `tag`, closed when the layer is.
  *
  * @category layers

@@ -12,6 +12,7 @@ import {
   ChildSpec,
   DynamicSupervisor,
   RateLimitedSupervisor,
+  RateLimiter,
   Registry,
   Supervisor,
   Task,
@@ -414,5 +415,40 @@ describe("a child runs in its own trace and log context", () => {
           Effect.scoped
         )
       })
+  )
+})
+
+describe("every stateful module has a childSpec", () => {
+  it.effect(
+    "RateLimiter, RateLimitedSupervisor, Registry and TaskSupervisor go under a Supervisor without hand wrapping, and show in its tree",
+    () =>
+      Effect.gen(function* () {
+        const app = yield* Supervisor.make(
+          [
+            RateLimiter.childSpec({ id: "api", limit: 100, window: "1 second" }),
+            RateLimitedSupervisor.childSpec({ id: "spawner", limit: 10, window: "1 second" }),
+            Registry.childSpec<string, number>({ id: "names", keys: "unique" }),
+            TaskSupervisor.childSpec({ id: "tasks" })
+          ],
+          { name: "app", strategy: "oneForOne" }
+        )
+        assert.deepStrictEqual(yield* Supervisor.countChildren(app), {
+          specs: 4,
+          active: 4,
+          supervisors: 2,
+          workers: 2
+        })
+        const tree = yield* Supervisor.tree(app)
+        assert.deepStrictEqual(
+          tree.children.map((c) => [c.id, c.kind]),
+          [
+            ["api", "RateLimiter"],
+            ["spawner", "RateLimitedSupervisor"],
+            ["names", "Registry"],
+            ["tasks", "TaskSupervisor"]
+          ]
+        )
+        assert.strictEqual(tree.children[0]!.stats?.["admitted"], 0)
+      }).pipe(Effect.scoped)
   )
 })

@@ -1126,6 +1126,80 @@ export const cast = <Rpcs extends Rpc.Any, const Tag extends Rpcs["_tag"]>(
     Effect.asVoid((client(target.id)[tag] as any)(payload[0], { discard: true }))
   ) as any
 
+/**
+ * A typed client of one child with `Server.client`'s shape:
+ * `client.call.Tag(payload)`, `client.cast.Tag(payload)`, `client.stop()`.
+ * `stop` is `terminateChild`. The effects need `Sharding` (and `stop` the
+ * bookkeeping store), where a local server's need nothing.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ChildServerClient<Rpcs extends Rpc.Any> {
+  readonly call: {
+    readonly [Current in Rpcs as Current["_tag"]]: (
+      ...payload: Server.PayloadArgs<Current>
+    ) => Effect.Effect<Rpc.Success<Current>, Rpc.Error<Current> | ChildCallError | ClientError, Sharding.Sharding>
+  }
+  readonly cast: {
+    readonly [Current in Rpcs as Current["_tag"]]: (
+      ...payload: Server.PayloadArgs<Current>
+    ) => Effect.Effect<void, ClientError, Sharding.Sharding>
+  }
+  readonly stop: () => Effect.Effect<
+    void,
+    ChildNotFound | InvalidOptions | PersistenceError | ClientError,
+    Sharding.Sharding | ClusterStore
+  >
+}
+
+/**
+ * A client of one child shaped as the local `Server.client(target)`, so code
+ * written against a local server reads the same against a cluster child:
+ * `client.call.Say({ text })`, `client.cast.Say({ text })`, `client.stop()`.
+ *
+ * **Example** (The same calls as a local client)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Rpc } from "effect/rpc"
+ * import { Server } from "effect-otp"
+ * import { ClusterSupervisor } from "effect-otp/cluster"
+ *
+ * const Greet = Rpc.make("Greet", { payload: { name: Schema.String }, success: Schema.String })
+ * const Greeter = Server.make("Greeter", [Greet], { init: () => Effect.succeed({ Greet: ({ name }) => Effect.succeed(`hello, ${name}`) }) })
+ * const Greeters = ClusterSupervisor.make("app/Greeters", { server: Greeter })
+ * const greeter = ClusterSupervisor.childClient(ClusterSupervisor.ref(Greeters, "g1"))
+ * Effect.isEffect(greeter.call.Greet({ name: "Ada" })) // => true
+ * ```
+ *
+ * @category calls
+ * @since 0.1.0
+ */
+export const childClient = <Rpcs extends Rpc.Any>(target: ChildRef<Rpcs>): ChildServerClient<Rpcs> => {
+  const calls = new Proxy(
+    {},
+    {
+      get: (_, tag) =>
+        typeof tag === "string" ? (payload?: unknown) => (call as AnyCall)(target, tag, payload) : undefined
+    }
+  )
+  const casts = new Proxy(
+    {},
+    {
+      get: (_, tag) =>
+        typeof tag === "string" ? (payload?: unknown) => (cast as AnyCall)(target, tag, payload) : undefined
+    }
+  )
+  return {
+    call: calls,
+    cast: casts,
+    stop: () => terminateChild(target.supervisor, target.id)
+  } as unknown as ChildServerClient<Rpcs>
+}
+
+type AnyCall = (target: ChildRef<any>, tag: string, payload?: unknown) => Effect.Effect<unknown, unknown, any>
+
 const toInfo = (row: ChildRow & { readonly alive: boolean }): ChildInfo => ({
   id: row.id,
   status: row.status === "failed" ? "failed" : row.alive ? "running" : "placing",

@@ -171,4 +171,17 @@ describe("Server runtime in a cluster", () => {
       assert.strictEqual(tagOf(yield* drive(Effect.flip(ClusterSupervisor.call(ghost, "Count")))), "ChildNotFound")
     }).pipe(Effect.provide(layer))
   })
+
+  it.effect("childClient has Server.client's shape: call.Tag, cast.Tag, stop", () => {
+    const { sup, layer } = setup("permanent")
+    return Effect.gen(function* () {
+      yield* drive(ClusterSupervisor.startChild(sup, "c"))
+      const counter = ClusterSupervisor.childClient(ClusterSupervisor.ref(sup, "c"))
+      yield* drive(counter.cast.Bump())
+      yield* drive(counter.call.Bump())
+      assert.strictEqual(yield* drive(counter.call.Count()), 2)
+      yield* drive(counter.stop())
+      assert.strictEqual(tagOf(yield* drive(Effect.flip(counter.call.Count()))), "ChildNotFound")
+    }).pipe(Effect.provide(layer))
+  })
 })

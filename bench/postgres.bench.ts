@@ -29,13 +29,16 @@ import { median, printTable, quantile } from "./util.ts"
 const SIZE = 10
 const CALLERS = 200
 const QUERIES = 4_000
-const RUNS = 5
-const RESTARTS = 3
+// RUNS / RESTARTS can be lowered for a quick look: RUNS=1 RESTARTS=0 npm run bench -- postgres
+const RUNS = Number(process.env.RUNS ?? 5)
+const RESTARTS = Number(process.env.RESTARTS ?? 3)
 const DOWNTIME_MS = 300
 const SQL = "select $1::int as i"
 
 interface Figures {
   readonly qps: number
+  /** CPU time of this process per query (µs): steadier than throughput on a busy machine */
+  readonly cpu: number
   readonly p50: number
   readonly p99: number
 }
@@ -219,9 +222,9 @@ const genericPoolSubject = (url: string): Subject => {
 // ---- measuring ----------------------------------------------------------------------------
 
 const throughput = async (subjects: ReadonlyArray<Subject>): Promise<Map<string, Figures>> => {
-  const samples = new Map<string, { qps: Array<number>; p50: Array<number>; p99: Array<number> }>()
+  const samples = new Map<string, { qps: Array<number>; cpu: Array<number>; p50: Array<number>; p99: Array<number> }>()
   for (const s of subjects) {
-    samples.set(s.name, { qps: [], p50: [], p99: [] })
+    samples.set(s.name, { qps: [], cpu: [], p50: [], p99: [] })
     // warm-up: opens the connections
     await s.load({ queries: 1_000, waits: [], shouldStop: () => false, onOk: () => {}, onFail: () => {} })
   }
@@ -229,18 +232,23 @@ const throughput = async (subjects: ReadonlyArray<Subject>): Promise<Map<string,
     for (const s of subjects) {
       const waits: Array<number> = []
       let failed = 0
+      const c0 = process.cpuUsage()
       const t0 = performance.now()
       await s.load({ queries: QUERIES, waits, shouldStop: () => false, onOk: () => {}, onFail: () => void failed++ })
       const ms = performance.now() - t0
+      const c = process.cpuUsage(c0)
       if (failed > 0) console.log(`  (${s.name}: ${failed} failed calls in a throughput run)`)
       const x = samples.get(s.name)!
       x.qps.push((QUERIES / ms) * 1000)
+      x.cpu.push((c.user + c.system) / QUERIES)
       x.p50.push(quantile(waits, 0.5))
       x.p99.push(quantile(waits, 0.99))
     }
   }
   const out = new Map<string, Figures>()
-  for (const [name, x] of samples) out.set(name, { qps: median(x.qps), p50: median(x.p50), p99: median(x.p99) })
+  for (const [name, x] of samples) {
+    out.set(name, { qps: median(x.qps), cpu: median(x.cpu), p50: median(x.p50), p99: median(x.p99) })
+  }
   return out
 }
 
@@ -301,7 +309,7 @@ export default async function main(): Promise<void> {
       for (const [name, f] of t) {
         const x = r.get(name)!
         console.log(
-          `${name}: ${f.qps.toFixed(0)} queries/s, wait p50 ${f.p50.toFixed(3)} ms, p99 ${f.p99.toFixed(2)} ms; restart: ${x.failed} failed calls, recovery ${x.recoveryMs.toFixed(0)} ms`
+          `${name}: ${f.qps.toFixed(0)} queries/s, ${f.cpu.toFixed(1)} µs CPU/query, wait p50 ${f.p50.toFixed(3)} ms, p99 ${f.p99.toFixed(2)} ms; restart: ${x.failed} failed calls, recovery ${x.recoveryMs.toFixed(0)} ms`
         )
       }
       const ours = t.get("effect-otp Pool")!
@@ -312,6 +320,14 @@ export default async function main(): Promise<void> {
         const br = r.get(baseline)!
         rows.push(
           { name: "throughput", ours: ours.qps, baseline: b.qps, baselineName: baseline, unit: "queries/s" },
+          {
+            name: "CPU per query (this process)",
+            ours: ours.cpu,
+            baseline: b.cpu,
+            baselineName: baseline,
+            unit: "µs",
+            lowerIsBetter: true
+          },
           {
             name: "wait p50",
             ours: ours.p50,

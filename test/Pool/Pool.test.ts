@@ -527,6 +527,27 @@ describe("checkout", () => {
       })
   )
 
+  it.effect(
+    "a caller arriving long after the last connect failure (nobody waited when the backoff ended) starts a probe and is served",
+    () =>
+      Effect.gen(function* () {
+        const db = makeFakeDb()
+        db.script([], "fail")
+        const pool = yield* open(db, { max: 2, checkoutTimeout: "1 second" })
+        const first = yield* Effect.forkChild(Effect.flip(use(db, pool)))
+        yield* settle
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual((yield* Fiber.join(first))._tag, "PoolTimeout")
+        // the database comes back; nobody asks for a while
+        db.script([], "ok")
+        yield* TestClock.adjust("1 minute")
+        const attempts = db.attempts()
+        assert.isNumber(yield* use(db, pool))
+        assert.strictEqual(db.attempts(), attempts + 1)
+        assert.deepInclude(stats(pool), { open: 1, timeouts: 1 })
+      })
+  )
+
   it.effect("the default connect backoff doubles from 100 ms and is capped at 1 s", () =>
     Effect.gen(function* () {
       const db = makeFakeDb()

@@ -647,6 +647,9 @@ export class PoolImpl<A, E> implements Inspect.Inspectable {
     } else {
       // FIFO: its deadline is the latest, so only a parked sweeper wakes
       this.sweeper.poke(waiter.enqueuedAt + this.config.checkoutTimeoutMillis)
+      // connects were failing and the backoff is over with nothing in flight (nobody was waiting when
+      // it ended): this caller's arrival starts the next probe
+      if (this.lastFailure !== undefined && !this.backingOff && this.creating === 0) this.refill()
     }
     return waiter
   }

@@ -9,7 +9,7 @@
  * - {@link snapshot}: the whole tree below it as one JSON-serializable value
  *   (kind, name, id, pid, state, restart count, start time, Elixir's counts,
  *   and per-kind figures: pool open/idle/in use/waiting, limiter
- *   admitted/queued/in window, registered names, tasks);
+ *   admitted/queued/in window, registry entries, tasks);
  * - {@link events}: a `Stream` of what happens anywhere below it (started,
  *   exited normally / on shutdown / by a crash with its cause, restarted, gave
  *   up, abandoned), bounded so a slow reader can never grow memory;
@@ -279,7 +279,10 @@ export interface PageOptions {
   readonly path?: string | undefined
   /** The page's title (default `"effect-otp observer"`). */
   readonly title?: string | undefined
-  /** Let the page terminate and restart children (default `false`). */
+  /**
+   * Let the page terminate children of a `Supervisor` or `DynamicSupervisor`
+   * and restart children of a `Supervisor` (default `false`).
+   */
   readonly actions?: boolean | undefined
   /** Answer clients that are not on this machine (default `false`: anyone else gets 403). */
   readonly allowRemote?: boolean | undefined

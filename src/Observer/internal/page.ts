@@ -214,10 +214,12 @@ function renderDetails(rootKey) {
   if (n.stats) for (const k of Object.keys(n.stats)) rows.push([k, n.stats[k]]);
   let html = "<table>" + rows.filter((r) => r[1] !== undefined && r[1] !== null).map((r) =>
     "<tr><td>" + esc(r[0]) + "</td><td>" + esc(r[1]) + "</td></tr>").join("") + "</table>";
-  if (actionsOn && n.pid !== undefined && found.parent) {
-    // restart is Supervisor.restartChild: only a static supervisor's children have it
+  const parentKind = found.parent && found.parent.kind;
+  if (actionsOn && n.pid !== undefined && (parentKind === "Supervisor" || parentKind === "DynamicSupervisor")) {
+    // children of a Supervisor or a DynamicSupervisor can be terminated; restart is Supervisor.restartChild,
+    // which only a static supervisor's children have
     html += '<div class="actions"><button class="danger" data-op="terminate">terminate</button>' +
-      (found.parent.kind === "Supervisor" ? '<button data-op="restart">restart</button>' : "") + "</div>";
+      (parentKind === "Supervisor" ? '<button data-op="restart">restart</button>' : "") + "</div>";
   }
   body.innerHTML = html;
   body.querySelectorAll("button[data-op]").forEach((b) => b.addEventListener("click", () => act(b.dataset.op, n)));

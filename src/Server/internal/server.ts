@@ -346,11 +346,13 @@ export class ServerImpl implements Runtime {
       }
       if (message.resume === undefined || message.exit === undefined) return drainLoop
       // a caller waits for this reply: wake it with the server released (as
-      // `drain` does), and go on in a new drain if nobody took the server meanwhile
+      // `drain` does: if it calls again at once it takes the fast path), then
+      // go on in this fiber if nobody took the server meanwhile
       this.release()
       this.deliver(message)
-      if (!this.busy && this.down === undefined && this.queued > 0 && !this.scheduled) this.schedule()
-      return Effect.void
+      if (this.busy || this.down !== undefined || this.queued === 0) return Effect.void
+      this.busy = true
+      return drainLoop
     })
   }
 

@@ -404,47 +404,57 @@ export const stop = (c: Child, policy: ShutdownPolicy = c[SSpec].shutdown): Effe
 
 /**
  * Waits for many interrupted incarnations at once, each by its own shutdown
- * policy, without a fiber or a timer per child: children are grouped by
- * policy; one callback counts the exits of a group, and one sleep per
- * distinct timeout abandons (and reports through `onAbandon`) those of its
- * group still running when it ends. `BrutalKill` children are not waited for.
+ * policy, without a fiber, a timer or a callback per child: children are
+ * grouped by policy in sets; the host calls {@link StopGroups.exited} from its
+ * `childExited` while it stops, and one sleep per distinct timeout abandons
+ * (and reports through `onAbandon`) those of its group still running when it
+ * ends. `BrutalKill` children are not waited for.
  *
  * @internal
  */
-export const awaitAll = (children: ReadonlyArray<Child>, onAbandon: (c: Child) => void): Effect.Effect<void> => {
-  const groups = new Map<number, Set<Child>>()
-  for (const c of children) {
-    if (c[SPhase] === "Exited") continue
+export class StopGroups {
+  private readonly groups = new Map<number, { readonly set: Set<Child>; resume: (() => void) | undefined }>()
+
+  add(c: Child): void {
+    if (c[SPhase] === "Exited") return
     const policy = c[SSpec].shutdown
-    if (policy._tag === "BrutalKill") continue
+    if (policy._tag === "BrutalKill") return
     const key = policy._tag === "Infinity" ? Infinity : policy.millis
-    let group = groups.get(key)
-    if (group === undefined) groups.set(key, (group = new Set()))
-    group.add(c)
+    let group = this.groups.get(key)
+    if (group === undefined) this.groups.set(key, (group = { set: new Set(), resume: undefined }))
+    group.set.add(c)
   }
-  if (groups.size === 0) return Effect.void
-  const waits: Array<Effect.Effect<void>> = []
-  for (const [millis, group] of groups) {
-    const all = Effect.callback<void>((resume) => {
-      const w = (c: Child) => () => {
-        group.delete(c)
-        if (group.size === 0) resume(Effect.void)
-      }
-      for (const c of Array.from(group)) {
-        if (c[SPhase] === "Exited") group.delete(c)
-        else (side(c).exitWaiters ??= []).push(w(c))
-      }
-      if (group.size === 0) resume(Effect.void)
-    })
-    waits.push(
-      millis === Infinity
-        ? all
-        : Effect.map(Effect.timeoutOption(all, millis), (o) => {
-            if (o._tag === "None") for (const c of group) onAbandon(c)
-          })
+
+  exited(c: Child): void {
+    const policy = c[SSpec].shutdown
+    const group = this.groups.get(
+      policy._tag === "Infinity" ? Infinity : policy._tag === "Timeout" ? policy.millis : -1
     )
+    if (group === undefined || !group.set.delete(c)) return
+    if (group.set.size === 0 && group.resume !== undefined) group.resume()
   }
-  return Effect.all(waits, { concurrency: "unbounded", discard: true })
+
+  wait(onAbandon: (c: Child) => void): Effect.Effect<void> {
+    if (this.groups.size === 0) return Effect.void
+    const waits: Array<Effect.Effect<void>> = []
+    for (const [millis, group] of this.groups) {
+      const all = Effect.callback<void>((resume) => {
+        if (group.set.size === 0) return resume(Effect.void)
+        group.resume = () => resume(Effect.void)
+        return Effect.sync(() => {
+          group.resume = undefined
+        })
+      })
+      waits.push(
+        millis === Infinity
+          ? all
+          : Effect.map(Effect.timeoutOption(all, millis), (o) => {
+              if (o._tag === "None") for (const c of group.set) onAbandon(c)
+            })
+      )
+    }
+    return Effect.all(waits, { concurrency: "unbounded", discard: true })
+  }
 }
 
 /** Waits for an end by a shutdown policy. @internal */

@@ -67,6 +67,8 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
   workers = 0
   supervisors = 0
   readonly pacer = new RestartPacer()
+  /** the children a stop waits for, while the supervisor stops */
+  stopGroups: child.StopGroups | undefined = undefined
   /** the inspector: the engine itself */
   readonly [Inspect.TypeId]: Inspect.Inspector = this
 
@@ -167,6 +169,7 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
   }
 
   childExited(c: child.Child, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.stopGroups !== undefined) this.stopGroups.exited(c)
     const record = recordOf(c)
     if (!child.started(c)) {
       if (isStartFailure(exit)) this.shell.m.startFailures.modifyUnsafe(1, this.shell.context)
@@ -380,17 +383,18 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
   shutdown(reason: "shutdown" | RestartIntensityExceeded): Effect.Effect<void> {
     const shell = this.shell
     if (!shell.beginStop(reason)) return shell.awaitStopped
-    const running: Array<child.Child> = []
+    const groups = new child.StopGroups()
+    this.stopGroups = groups
     return Effect.uninterruptible(
       Effect.flatMap(
         chunked(this.children.values(), (c) => {
           const inc = this.incarnationToStop(c)
-          if (inc !== undefined && !child.interruptUnsafe(inc)) running.push(inc)
+          if (inc !== undefined && !child.interruptUnsafe(inc)) groups.add(inc)
           return undefined
         }),
         () =>
           Effect.map(
-            child.awaitAll(running, (c) => shell.abandoned(c, child.specOf(c).shutdown)),
+            groups.wait((c) => shell.abandoned(c, child.specOf(c).shutdown)),
             () => {
               // callers still waiting for a start (one stuck past its shutdown policy) end now
               for (const c of this.children.values()) {

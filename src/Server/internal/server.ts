@@ -106,7 +106,28 @@ export const setCurrentServerKey = (key: Context.Key<unknown, Runtime>): void =>
   currentServerKey = key
 }
 
-const dispatchers = new WeakMap<Scheduler.Scheduler, Scheduler.SchedulerDispatcher>()
+/**
+ * The scheduler handlers run with: the server's own, except that every fiber
+ * gets the same dispatcher. A fiber makes a dispatcher (its own task queue and
+ * `setImmediate`) the first time it yields, and a server starts a fiber per
+ * call it takes at once; with one dispatcher per scheduler their yields are
+ * batched in one macrotask, as those of one long-lived fiber are.
+ */
+const shared = new WeakMap<Scheduler.Scheduler, Scheduler.Scheduler>()
+const sharedScheduler = (base: Scheduler.Scheduler): Scheduler.Scheduler => {
+  let scheduler = shared.get(base)
+  if (scheduler === undefined) {
+    const dispatcher = base.makeDispatcher()
+    scheduler = {
+      executionMode: base.executionMode,
+      shouldYield: (fiber) => base.shouldYield(fiber),
+      makeDispatcher: () => dispatcher
+    }
+    shared.set(base, scheduler)
+    shared.set(scheduler, scheduler)
+  }
+  return scheduler
+}
 
 /** @internal */
 export class ServerImpl implements Runtime {
@@ -158,7 +179,13 @@ export class ServerImpl implements Runtime {
 
   /** The context handlers run in: the child's, with `CurrentServer`. */
   get context(): Context.Context<never> {
-    return (this.ctx ??= Context.add(this.base, currentServerKey!, this as Runtime) as Context.Context<never>)
+    if (this.ctx !== undefined) return this.ctx
+    const scheduler = sharedScheduler(Context.get(this.base, Scheduler.Scheduler))
+    return (this.ctx = Context.add(
+      Context.add(this.base, currentServerKey!, this as Runtime),
+      Scheduler.Scheduler,
+      scheduler
+    ) as Context.Context<never>)
   }
 
   /** Sets the server's base context (the child's) and what is read from it once. */
@@ -264,12 +291,7 @@ export class ServerImpl implements Runtime {
 
   schedule(): void {
     this.scheduled = true
-    const scheduler = Context.get(this.base, Scheduler.Scheduler)
-    let dispatcher = dispatchers.get(scheduler)
-    if (dispatcher === undefined) {
-      dispatcher = scheduler.makeDispatcher()
-      dispatchers.set(scheduler, dispatcher)
-    }
+    const dispatcher = sharedScheduler(Context.get(this.base, Scheduler.Scheduler)).makeDispatcher()
     dispatcher.scheduleTask(() => {
       this.scheduled = false
       this.drain()

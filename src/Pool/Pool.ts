@@ -29,7 +29,7 @@
  *   back to the next caller (#71, #73).
  * - Connect failures (a database restart): nobody fails because a connect
  *   failed. The pool backs off (`connectBackoff`, by default 100 ms doubling
- *   to 1 s) instead of retrying in a loop, opens nothing while it backs off,
+ *   to 500 ms) instead of retrying in a loop, opens nothing while it backs off,
  *   and then probes with one connect at a time until one succeeds (the
  *   connects the queue needs follow at once); callers keep waiting, each up to its
  *   `checkoutTimeout`, for a connection to come back or the next connect to
@@ -244,7 +244,7 @@ export interface Options<A, E, R> {
    * of consecutive failed attempts (from 1). A schedule that ends keeps its
    * last delay. While connects fail, each delay is followed by one probe
    * connect; once one succeeds the pool opens what its callers need.
-   * @default 100 ms doubling, at most 1 s
+   * @default 100 ms doubling, at most 500 ms
    */
   readonly connectBackoff?: Schedule.Schedule<unknown, number, unknown, R> | undefined
   /** How long closing one connection may take (its child's shutdown). @default "5 seconds" */

@@ -293,8 +293,8 @@ const counterBase = (state: unknown): number => {
 
 // ---- backoff -------------------------------------------------------------------
 
-/** The default connect backoff: 100 ms doubling, at most 1 s (one probe connect per delay). @internal */
-export const defaultBackoff = { minMillis: 100, maxMillis: 1_000, factor: 2 } as const
+/** The default connect backoff: 100 ms doubling, at most 500 ms (one probe connect per delay: a recovered database is found within half a second). @internal */
+export const defaultBackoff = { minMillis: 100, maxMillis: 500, factor: 2 } as const
 
 // ---- hand-off -------------------------------------------------------------------
 

@@ -24,7 +24,7 @@
  * built (a crash's cause pretty-printed), handed to a ring buffer, and the
  * reader's fiber is woken once per burst (or per `batch` window). That is
  * not free on hot paths: `npm run bench -- observer` measured `startChild`
- * and restarts 1.2–2.5x slower with one reader draining every event (see the
+ * and restarts 1.2–3.9x slower with one reader draining every event (see the
  * README's figures). Following a tree never walks a big supervisor per event.
  *
  * **Safety.** The standalone server binds to 127.0.0.1 and both forms answer

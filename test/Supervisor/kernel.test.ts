@@ -418,6 +418,48 @@ describe("a child runs in its own trace and log context", () => {
   )
 })
 
+describe("a static Supervisor's child runs in its own context too", () => {
+  it.effect(
+    "its run is a root span linked to the span the tree was made in, its logs carry supervisor, id and pid only",
+    () =>
+      Effect.gen(function* () {
+        const spans: Array<Tracer.Span> = []
+        const tracer = Tracer.make({
+          span: (options) => {
+            const span = Tracer.nativeTracer.span(options)
+            spans.push(span)
+            return span
+          }
+        })
+        const lines: Array<Record<string, unknown>> = []
+        const logger = Logger.make((o) => {
+          lines.push(Object.fromEntries(Object.entries(o.fiber.getRef(References.CurrentLogAnnotations))))
+        })
+        yield* Effect.gen(function* () {
+          const app = yield* Supervisor.make(
+            [ChildSpec.make({ id: "config", start: Effect.log("config up"), run: () => Effect.never })],
+            { name: "app", strategy: "oneForOne" }
+          ).pipe(Effect.annotateLogs({ request: "boot" }), Effect.withSpan("boot"))
+          const pid = (Supervisor.whichChildrenUnsafe(app)![0]!.child as Supervisor.Child<void>).pid
+          assert.deepStrictEqual(lines, [{ supervisor: "app", pid, id: "config" }])
+          const run = spans.find((s) => s.name === "Supervisor.child")!
+          const boot = spans.find((s) => s.name === "boot")!
+          assert.isTrue(Option.isNone(run.parent))
+          assert.deepStrictEqual(
+            run.links.map((l) => l.span.spanId),
+            [boot.spanId]
+          )
+          assert.strictEqual(run.attributes.get("pid"), pid)
+          assert.strictEqual(run.attributes.get("incarnation"), 1)
+        }).pipe(
+          Effect.provideService(Tracer.Tracer, tracer),
+          Effect.provideService(Logger.CurrentLoggers, new Set([logger])),
+          Effect.scoped
+        )
+      })
+  )
+})
+
 describe("every stateful module has a childSpec", () => {
   it.effect(
     "RateLimiter, RateLimitedSupervisor, Registry and TaskSupervisor go under a Supervisor without hand wrapping, and show in its tree",

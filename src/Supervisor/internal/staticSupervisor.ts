@@ -8,15 +8,16 @@
  *
  * @internal
  */
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Tracer from "effect/Tracer"
 import type { RestartIntensityExceeded, SupervisorStopped } from "../../Errors.ts"
 import * as child from "../../internal/child.ts"
 import * as Inspect from "../../internal/inspect.ts"
 import { type BackoffState, newBackoffState, type RestartPolicy } from "../../internal/policy.ts"
-import { Shell } from "../../internal/shell.ts"
+import { isTracing, Shell } from "../../internal/shell.ts"
 import type { ChildSpec } from "../ChildSpec.ts"
 import { shellNodeState } from "./dynamic.ts"
 import { isStartFailure } from "../../internal/metrics.ts"
@@ -39,6 +40,8 @@ export interface Slot {
   restarting: boolean
   /** the backoff delay in flight */
   timer: Fiber.Fiber<unknown, unknown> | undefined
+  /** the pid of the last incarnation that started (for a restart's span) */
+  lastPid?: number | undefined
   backoff: BackoffState | undefined
   /** deleted from the table */
   removed: boolean
@@ -194,7 +197,26 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
     child.setLink(inc, slot)
     const previous = slot.inc
     slot.inc = inc
-    child.begin(inc, this.shell.childBase(slot.context), true)
+    const base = this.shell.childBase(slot.context)
+    if (isTracing(slot.context)) {
+      // its run is a root span, linked to the span that made the supervisor (first start) or started it
+      const origin = Context.getOption(slot.context, Tracer.ParentSpan)
+      const traced = Effect.withSpan(child.mainOf(slot.spec, true), "Supervisor.child", {
+        root: true,
+        links: origin._tag === "Some" ? [{ span: origin.value, attributes: { "effect_otp.link": "started-by" } }] : [],
+        attributes: {
+          supervisor: this.name,
+          id: slot.id,
+          pid: inc.pid,
+          incarnation: slot.restarts + (isRestart ? 2 : 1),
+          restart: isRestart,
+          previousPid: previous?.pid ?? slot.lastPid
+        }
+      })
+      child.begin(inc, base, true, traced)
+    } else {
+      child.begin(inc, base, true)
+    }
     return Effect.map(
       Effect.exit(Effect.suspend(() => child.awaitStart(inc, (c) => this.shell.abandoned(c, slot.spec.shutdown)))),
       (exit) => {
@@ -203,6 +225,7 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
           else {
             slot.restarting = false
             if (slot.backoff !== undefined) slot.backoff.upSince = this.shell.now()
+            slot.lastPid = inc.pid
             if (isRestart) {
               slot.restarts++
               this.shell.m.restarts.modifyUnsafe(1, this.context)

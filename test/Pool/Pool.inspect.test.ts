@@ -114,6 +114,34 @@ describe("inspection", () => {
   )
 })
 
+describe("inspection: abandoned connections", () => {
+  it.effect("a connection whose close overruns closeTimeout is reported as Abandoned by the pool", () =>
+    Effect.gen(function* () {
+      const db = makeFakeDb()
+      db.closeDelayMillis = 10_000
+      const pool = yield* Pool.make({ name: "slow-close", connect: db.connect, max: 1, closeTimeout: "100 millis" })
+      const conn = yield* Pool.withConnection(pool, Effect.succeed)
+      const events: Array<Inspect.InspectEvent> = []
+      const unsubscribe = Inspect.inspectorOf(pool)!.subscribe((e) => void events.push(e))
+      yield* Pool.invalidate(pool, conn)
+      yield* settle
+      yield* TestClock.adjust("100 millis")
+      yield* eventually(() => events.some((e) => e._tag === "Abandoned"))
+      const abandoned = events.find((e) => e._tag === "Abandoned") as Inspect.Abandoned
+      assert.deepInclude(abandoned, {
+        supervisor: "slow-close",
+        supervisorKind: "Pool",
+        id: "slow-close/1",
+        shutdownMillis: 100
+      })
+      unsubscribe()
+      assert.isUndefined((pool as unknown as { forwarding: unknown }).forwarding)
+      db.closeDelayMillis = 0
+      yield* TestClock.adjust("10 seconds")
+    })
+  )
+})
+
 describe("childSpec", () => {
   it.effect(
     "a pool is a child of a DynamicSupervisor without wrapping: its handle is the pool, it shows in the tree, stopping the child closes the pool",

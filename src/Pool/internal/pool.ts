@@ -483,7 +483,14 @@ export class PoolImpl<A, E> implements Inspect.Inspectable {
       kind: "Pool",
       name: config.name,
       snapshot: () => self.snapshot(),
-      subscribe: (listener) => Inspect.addListener(self, listener),
+      subscribe: (listener) => {
+        const unsubscribe = Inspect.addListener(self, listener)
+        self.forwardAbandoned()
+        return () => {
+          unsubscribe()
+          if (self.listeners === undefined) self.stopForwarding()
+        }
+      },
       childInspectors: () => {
         const out: Array<Inspect.Inspector> = []
         for (const conn of self.all) {
@@ -1241,6 +1248,30 @@ export class PoolImpl<A, E> implements Inspect.Inspectable {
       },
       children
     }
+  }
+
+  /** Unsubscribes from the connections' supervisor, while someone listens to the pool. */
+  forwarding: (() => void) | undefined = undefined
+
+  /**
+   * A connection whose close overran `closeTimeout` is abandoned by the pool's
+   * DynamicSupervisor, which reports it on its own inspector: the pool passes
+   * that event on as its own (the supervisor is the pool's machinery, not a node).
+   */
+  forwardAbandoned(): void {
+    if (this.forwarding !== undefined) return
+    const inner = Inspect.inspectorOf(this.sup)
+    if (inner === undefined) return
+    this.forwarding = inner.subscribe((event) => {
+      if (event._tag !== "Abandoned" || this.listeners === undefined) return
+      Inspect.emit(this.listeners, { ...event, supervisor: this.config.name, supervisorKind: "Pool" })
+    })
+  }
+
+  stopForwarding(): void {
+    const stop = this.forwarding
+    this.forwarding = undefined
+    stop?.()
   }
 
   emitStarted(conn: Conn<A>): void {

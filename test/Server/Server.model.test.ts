@@ -136,8 +136,13 @@ const run = (commands: ReadonlyArray<Command>) =>
           const call = calls[c.index % Math.max(1, calls.length)]
           if (call !== undefined && call.fiber.pollUnsafe() === undefined) {
             call.interrupted = true
-            call.withdrawn = !world.started.has(call.id)
-            yield* Fiber.interrupt(call.fiber)
+            // checked and interrupted in one step (Fiber.interrupt may yield before it interrupts,
+            // and the server may rightly start the request meanwhile)
+            yield* Effect.sync(() => {
+              call.withdrawn = !world.started.has(call.id)
+              call.fiber.interruptUnsafe()
+            })
+            yield* Fiber.await(call.fiber)
           }
           break
         }

@@ -382,6 +382,12 @@ interface Running {
   readonly handlers: Record<string, (payload: unknown, self: unknown) => Effect.Effect<unknown, unknown>>
   readonly child: ChildContext
   readonly context: Context.Context<never>
+  /**
+   * Adds this incarnation's own services to a message fiber's context (which
+   * already holds the runner layer's services `context` was built from): a
+   * few overlays, where merging `context` in would copy both maps per message.
+   */
+  readonly provide: (context: Context.Context<never>) => Context.Context<never>
   readonly runtime: Server.Runtime
   /** Failed when the incarnation ends: callers waiting on a later reply (a Deferred) fail with it at once. */
   readonly ended: Deferred.Deferred<never, ChildCallError>
@@ -538,15 +544,18 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
               const scope = yield* Scope.make()
               const holder: { current: Running | undefined } = { current: undefined }
               const runtime = makeRuntime(scope, holder)
-              const context = Context.add(
+              const annotations = { supervisor: sup, child: id, incarnation: current.incarnation }
+              const provide = (base: Context.Context<never>) =>
                 Context.add(
-                  Context.add(Context.add(outer, CurrentChild, child), Server.CurrentServer, runtime),
-                  Scope.Scope,
-                  scope
-                ),
-                References.CurrentLogAnnotations,
-                { supervisor: sup, child: id, incarnation: current.incarnation }
-              ) as Context.Context<never>
+                  Context.add(
+                    Context.add(Context.add(base, CurrentChild, child), Server.CurrentServer, runtime),
+                    Scope.Scope,
+                    scope
+                  ),
+                  References.CurrentLogAnnotations,
+                  annotations
+                ) as Context.Context<never>
+              const context = provide(outer as Context.Context<never>)
               const exit = yield* def
                 .init(toArgs(id))
                 .pipe(
@@ -561,6 +570,7 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
                   handlers: exit.value as any,
                   child,
                   context,
+                  provide,
                   runtime,
                   ended: Deferred.makeUnsafe<never, ChildCallError>(),
                   stopping: undefined
@@ -717,7 +727,7 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
             handler === undefined
               ? Effect.die(`${def.name}: no handler for ${tag}`)
               : Effect.suspend(() => handler(payload, running.runtime))
-          return Effect.flatMap(Effect.exit(Effect.provideContext(run, running.context)), (exit) =>
+          return Effect.flatMap(Effect.exit(Effect.updateContext(run, running.provide)), (exit) =>
             running.stopping === undefined &&
             (Exit.isSuccess(exit)
               ? !Deferred.isDeferred(exit.value)

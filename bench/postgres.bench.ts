@@ -21,6 +21,8 @@
 import { Effect, Exit, Scope } from "effect"
 import * as genericPool from "generic-pool"
 import { performance } from "node:perf_hooks"
+// pg is CommonJS: under Node's ESM loader its classes are properties of the default export (pg.Client, pg.Pool)
+/* oxlint-disable import/no-named-as-default-member */
 import pg from "pg"
 import { Pool } from "../src/index.ts"
 import { type PostgresServer, startPostgres } from "../test/utils/postgres.ts"

@@ -15,6 +15,8 @@
  * Run with `npm run example:postgres`.
  */
 import { Data, Effect, Fiber } from "effect"
+// pg is CommonJS: under Node's ESM loader its classes are properties of the default export (pg.Client, pg.Pool)
+/* oxlint-disable import/no-named-as-default-member */
 import pg from "pg"
 import { Pool } from "effect-otp"
 import { type PostgresServer, startPostgres } from "../test/utils/postgres.ts"

@@ -14,6 +14,8 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Data, Effect, Exit, Fiber, Scope } from "effect"
+// pg is CommonJS: under Node's ESM loader its classes are properties of the default export (pg.Client, pg.Pool)
+/* oxlint-disable import/no-named-as-default-member */
 import pg from "pg"
 import { Pool } from "effect-otp"
 import { type PostgresServer, startPostgres } from "../utils/postgres.ts"

@@ -72,7 +72,7 @@ import {
   MaxChildren,
   RestartIntensityExceeded
 } from "./ClusterErrors.ts"
-import { ClusterStore, type ChildRow, processSession, type Store } from "./internal/store.ts"
+import { ClusterStore, type ChildRow, defaultMaxEvents, processSession, type Store } from "./internal/store.ts"
 
 const TypeId = "~effect-otp/ClusterSupervisor"
 
@@ -131,6 +131,14 @@ export interface Options<Rpcs extends Rpc.Any, Args, E, R> {
   readonly maxChildren?: number | undefined
   /** How long an entity no child runs in stays resident (default 1 minute). Started children never idle out. */
   readonly maxIdleTime?: Duration.Input | undefined
+  /**
+   * The event log's retention: about the last `maxEvents` events of this
+   * supervisor are kept (default 10 000; an integer >= 1, or `Infinity` to
+   * keep all). Older rows are pruned every `ceil(maxEvents / 10)` events
+   * appended by one process, so the table holds at most `maxEvents` plus that
+   * many per runner; an `events` reader that falls further behind skips them.
+   */
+  readonly maxEvents?: number | undefined
 }
 
 /**
@@ -148,6 +156,8 @@ export interface ClusterSupervisor<Rpcs extends Rpc.Any, Args, E, R> extends Pip
   readonly maxSeconds: number
   readonly maxChildren: number
   readonly maxIdleTime: Duration.Input
+  /** The event log's retention (see {@link Options}). */
+  readonly maxEvents: number
   readonly server: Server.Definition<any, Rpcs, Args, E, R>
   /** The effect/cluster entity the children run as (the protocol plus supervision errors and internal requests). */
   readonly entity: Entity.Entity<string, Rpc.Any>
@@ -252,7 +262,7 @@ const RestartRpc = Rpc.make("effect-otp/Restart", {
 
 const validate = (
   name: string,
-  options: { maxRestarts: number; maxSeconds: number; maxChildren: number; restart: string }
+  options: { maxRestarts: number; maxSeconds: number; maxChildren: number; restart: string; maxEvents: number }
 ): InvalidOptions | undefined => {
   const bad = (field: string, value: unknown, expected: string) =>
     new InvalidOptions({ module: "ClusterSupervisor", field, value, expected })
@@ -265,6 +275,9 @@ const validate = (
   }
   if (!(options.maxChildren === Infinity || (Number.isInteger(options.maxChildren) && options.maxChildren >= 0))) {
     return bad("maxChildren", options.maxChildren, "an integer >= 0 or Infinity")
+  }
+  if (!(options.maxEvents === Infinity || (Number.isInteger(options.maxEvents) && options.maxEvents >= 1))) {
+    return bad("maxEvents", options.maxEvents, "an integer >= 1 or Infinity")
   }
   if (options.restart !== "permanent" && options.restart !== "transient" && options.restart !== "temporary") {
     return bad("restart", options.restart, `"permanent", "transient" or "temporary"`)
@@ -315,6 +328,7 @@ export const make = <Rpcs extends Rpc.Any, Args, E, R>(
   const maxRestarts = options.maxRestarts ?? 3
   const maxSeconds = options.maxSeconds ?? 5
   const maxChildren = options.maxChildren ?? Infinity
+  const maxEvents = options.maxEvents ?? defaultMaxEvents
   const rpcs: Array<Rpc.Any> = []
   for (const rpc of options.server.protocol.requests.values()) {
     const props = rpc as unknown as Rpc.AnyWithProps & { setError: (schema: Schema.Top) => Rpc.Any }
@@ -332,9 +346,10 @@ export const make = <Rpcs extends Rpc.Any, Args, E, R>(
     maxSeconds,
     maxChildren,
     maxIdleTime: options.maxIdleTime ?? Duration.minutes(1),
+    maxEvents,
     server: options.server,
     entity: entity as Entity.Entity<string, Rpc.Any>,
-    invalid: options.server.invalid ?? validate(name, { maxRestarts, maxSeconds, maxChildren, restart })
+    invalid: options.server.invalid ?? validate(name, { maxRestarts, maxSeconds, maxChildren, restart, maxEvents })
   }
 }
 
@@ -481,7 +496,7 @@ export const layer = <Rpcs extends Rpc.Any, Args, E, R>(
           Entity.keepAlive(enabled).pipe(Effect.provideContext(buildContext as Context.Context<any>))
         const event = (kind: ChildEvent["_tag"], incarnation: number, detail: string | null, on: string | null) =>
           Effect.flatMap(Clock.currentTimeMillis, (at) =>
-            store.appendEvent({ scope: sup, kind, id, runner: on, incarnation, detail, at })
+            store.appendEvent({ scope: sup, kind, id, runner: on, incarnation, detail, at }, self.maxEvents)
           )
         const notFound = new ChildNotFound({ supervisor: sup, id })
         const intensity = new RestartIntensityExceeded({
@@ -925,15 +940,18 @@ export const terminateChild: {
     const client = yield* rawClient(self)
     yield* client(id)[StopRpc._tag]!()
     const at = yield* Clock.currentTimeMillis
-    yield* store.appendEvent({
-      scope: self.name,
-      kind: "Stopped",
-      id,
-      runner: Option.isSome(row) ? row.value.runner : null,
-      incarnation: Option.isSome(row) ? row.value.incarnation : 0,
-      detail: "terminated",
-      at
-    })
+    yield* store.appendEvent(
+      {
+        scope: self.name,
+        kind: "Stopped",
+        id,
+        runner: Option.isSome(row) ? row.value.runner : null,
+        incarnation: Option.isSome(row) ? row.value.incarnation : 0,
+        detail: "terminated",
+        at
+      },
+      self.maxEvents
+    )
   })
 )
 
@@ -1290,7 +1308,9 @@ export const countChildren = <Rpcs extends Rpc.Any, Args, E, R>(
 /**
  * What happens to the supervisor's children on every runner, from now on:
  * `Started`, `Restarted`, `Moved`, `Stopped`, `Failed`. Read from the
- * database's event log every `pollInterval` (default 250 ms).
+ * database's event log every `pollInterval` (default 250 ms). The log keeps
+ * about the last `maxEvents` events (an option of {@link make}): a reader
+ * further behind than that misses the pruned ones.
  *
  * **Example** (Watching)
  *

@@ -36,6 +36,7 @@ const setup = (
     readonly maxRestarts?: number
     readonly maxSeconds?: number
     readonly maxChildren?: number
+    readonly maxEvents?: number
     readonly initDies?: (id: string) => boolean
   }
 ) => {
@@ -64,7 +65,10 @@ describe("make", () => {
         [{ maxRestarts: -1 }, "maxRestarts"],
         [{ maxSeconds: 0 }, "maxSeconds"],
         [{ maxChildren: 1.5 }, "maxChildren"],
-        [{ restart: "sometimes" as never }, "restart"]
+        [{ restart: "sometimes" as never }, "restart"],
+        [{ maxEvents: 0 }, "maxEvents"],
+        [{ maxEvents: 2.5 }, "maxEvents"],
+        [{ maxEvents: Number.NaN }, "maxEvents"]
       ] as const) {
         const sup = ClusterSupervisor.make("test/Bad", { server: sessionServer(probe), ...options })
         const error = yield* Effect.flip(ClusterSupervisor.whichChildren(sup))
@@ -452,6 +456,62 @@ describe("events", () => {
         ]
       )
     }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("event retention", () => {
+  it.effect("keeps only the last maxEvents events of the supervisor; other scopes keep theirs", () => {
+    const probe = makeProbe()
+    const { sup, layer, store } = setup(probe, { maxEvents: 3 })
+    return Effect.gen(function* () {
+      yield* store.appendEvent({
+        scope: "other",
+        kind: "Started",
+        id: "x",
+        runner: null,
+        incarnation: 1,
+        detail: null,
+        at: 0
+      })
+      for (const id of ["a", "b", "c"]) {
+        yield* drive(ClusterSupervisor.startChild(sup, id))
+        yield* drive(ClusterSupervisor.terminateChild(sup, id))
+      }
+      // 6 appended (Started and Stopped of a, b, c): the last 3 remain, in order
+      const kept = yield* store.readEvents("test/Sessions", 0)
+      assert.deepStrictEqual(
+        kept.map((e) => [e.kind, e.id]),
+        [
+          ["Stopped", "b"],
+          ["Started", "c"],
+          ["Stopped", "c"]
+        ]
+      )
+      assert.strictEqual((yield* store.readEvents("other", 0)).length, 1)
+      // a reader from now on still sees what comes next
+      const next = yield* ClusterSupervisor.events(sup, { pollInterval: "10 millis" }).pipe(
+        Stream.take(1),
+        Stream.runCollect,
+        Effect.forkChild({ startImmediately: true })
+      )
+      yield* drive(ClusterSupervisor.startChild(sup, "d"))
+      const [started] = yield* drive(Fiber.join(next))
+      assert.deepStrictEqual([started?._tag, started?.id], ["Started", "d"])
+      assert.strictEqual((yield* store.readEvents("test/Sessions", 0)).length, 3)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("keeps 10 000 events by default and all of them with maxEvents: Infinity", () => {
+    const probe = makeProbe()
+    return Effect.gen(function* () {
+      assert.strictEqual(ClusterSupervisor.make("test/D", { server: sessionServer(probe) }).maxEvents, 10_000)
+      const store = makeMemory()
+      const row = { scope: "s", kind: "Started", id: "x", runner: null, incarnation: 1, detail: null, at: 0 }
+      for (let i = 0; i < 10_005; i++) yield* store.appendEvent(row)
+      assert.strictEqual((yield* store.readEvents("s", 0)).length, 10_000)
+      for (let i = 0; i < 10_005; i++) yield* store.appendEvent({ ...row, scope: "all" }, Infinity)
+      assert.strictEqual((yield* store.readEvents("all", 0)).length, 10_005)
+    })
   })
 })
 

@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Duration from "effect/Duration"
 import { PersistenceError } from "effect/cluster/ClusterError"
 import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
 
 /** @internal */
 export interface ChildRow {
@@ -108,7 +109,12 @@ export interface Store {
     token: number,
     effect: Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | PersistenceError | { readonly _tag: "StaleToken"; readonly current: number }, R>
-  readonly appendEvent: (event: Omit<EventRow, "seq">) => Effect.Effect<void, PersistenceError>
+  /**
+   * Appends an event; the scope keeps about its last `keep` events (default
+   * {@link defaultMaxEvents}, `Infinity` keeps all): the SQL store prunes the
+   * older ones every `pruneEvery(keep)` appends from this process.
+   */
+  readonly appendEvent: (event: Omit<EventRow, "seq">, keep?: number) => Effect.Effect<void, PersistenceError>
   readonly lastEventSeq: (scope: string) => Effect.Effect<number, PersistenceError>
   readonly readEvents: (scope: string, after: number) => Effect.Effect<ReadonlyArray<EventRow>, PersistenceError>
   readonly regInsert: (
@@ -132,6 +138,23 @@ export interface Store {
 }
 
 /**
+ * Events kept per scope (supervisor or registry) unless told otherwise.
+ *
+ * @internal
+ */
+export const defaultMaxEvents = 10_000
+
+/**
+ * How many appends from one process between two prunes of a scope keeping
+ * `keep` events: a tenth of it, so a prune's cost (an index walk of `keep`
+ * entries) is spread to about ten entries per append and the table holds at
+ * most `keep + pruneEvery(keep)` rows per scope and appending process.
+ *
+ * @internal
+ */
+export const pruneEvery = (keep: number): number => Math.max(1, Math.ceil(keep / 10))
+
+/**
  * This process, as a runner: a restarted runner on the same address is
  * another session.
  *
@@ -152,7 +175,8 @@ const keyOf = (a: string, b: string) => `${a}\u0000${b}`
  */
 export const makeMemory = (): Store & { readonly markDead: (runner: string, dead: boolean) => void } => {
   const children = new Map<string, ChildRow>()
-  const events: Array<EventRow> = []
+  // per scope, oldest first; the memory store prunes on every append
+  const events = new Map<string, Array<EventRow>>()
   const regs = new Map<string, Omit<RegRow, "alive">>()
   const regSessions = new Map<string, string>()
   const dead = new Set<string>()
@@ -243,13 +267,15 @@ export const makeMemory = (): Store & { readonly markDead: (runner: string, dead
         }
         return effect
       }),
-    appendEvent: (event) =>
+    appendEvent: (event, keep = defaultMaxEvents) =>
       Effect.sync(() => {
-        events.push({ ...event, seq: ++seq })
-        if (events.length > 10_000) events.splice(0, events.length - 10_000)
+        let rows = events.get(event.scope)
+        if (rows === undefined) events.set(event.scope, (rows = []))
+        rows.push({ ...event, seq: ++seq })
+        if (rows.length > keep) rows.splice(0, rows.length - keep)
       }),
     lastEventSeq: () => Effect.sync(() => seq),
-    readEvents: (scope, after) => Effect.sync(() => events.filter((e) => e.scope === scope && e.seq > after)),
+    readEvents: (scope, after) => Effect.sync(() => (events.get(scope) ?? []).filter((e) => e.seq > after)),
     regInsert: (registry, key, owner, runner, session, value) =>
       Effect.sync(() => {
         const existing = regs.get(keyOf(registry, key))
@@ -338,6 +364,8 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
   const prefix = options.prefix ?? "effect_otp"
   const children = sql(`${prefix}_children`)
   const events = sql(`${prefix}_events`)
+  // appends per scope since this process last pruned it
+  const appended = new Map<string, number>()
   const registry = sql(`${prefix}_registry`)
   const expiry = Math.max(1, Math.ceil(Duration.toSeconds(Duration.fromInputUnsafe(options.shardLockExpiration))))
   // `cluster_runners` is the engine's table (created by its migrations).
@@ -494,9 +522,23 @@ export const makeSql = Effect.fnUntraced(function* (options: SqlOptions) {
       ).pipe(
         Effect.catchTag("SqlError" as never, (e: unknown) => Effect.fail(new PersistenceError({ cause: e })))
       ) as never,
-    appendEvent: (e) =>
+    appendEvent: (e, keep = defaultMaxEvents) =>
       sql`INSERT INTO ${events} (scope, kind, id, runner, incarnation, detail, at)
         VALUES (${e.scope}, ${e.kind}, ${e.id}, ${e.runner}, ${e.incarnation}, ${e.detail}, ${e.at})`.pipe(
+        Effect.andThen(
+          Effect.suspend((): Effect.Effect<unknown, SqlError> => {
+            if (keep === Infinity) return Effect.void
+            const count = (appended.get(e.scope) ?? 0) + 1
+            if (count < pruneEvery(keep)) {
+              appended.set(e.scope, count)
+              return Effect.void
+            }
+            appended.set(e.scope, 0)
+            // the `keep`-th newest row of the scope (by the (scope, seq) index): older ones go
+            return sql`DELETE FROM ${events} WHERE scope = ${e.scope} AND seq < (
+              SELECT seq FROM ${events} WHERE scope = ${e.scope} ORDER BY seq DESC OFFSET ${keep - 1} LIMIT 1)`
+          })
+        ),
         Effect.asVoid,
         PersistenceError.refail
       ),

@@ -122,6 +122,7 @@ import * as Scope from "effect/Scope"
 import { InvalidOptions } from "../Errors.ts"
 import type * as ChildSpec from "../Supervisor/ChildSpec.ts"
 import { decodeShutdown } from "../internal/shutdown.ts"
+import { isTracing } from "../internal/shell.ts"
 import * as ChildSpecs from "../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../Supervisor/DynamicSupervisor.ts"
 import {
@@ -597,11 +598,19 @@ const acquireFrom = <A, E>(
   if (r instanceof PoolClosed || r instanceof PoolFull) return Effect.fail(r)
   const waiter = r
   h.waiter = waiter
-  const handedOff = Effect.callback<Conn<A>, PoolTimeout | PoolClosed>((resume) => {
+  const waiting = Effect.callback<Conn<A>, PoolTimeout | PoolClosed>((resume) => {
     if (waiter.result !== undefined) return resume(waiter.result)
     waiter.resume = resume
     return Effect.sync(() => pool.cancel(waiter))
   })
+  // a caller that waits gets a span for the wait, in its own trace, when spans go anywhere (the fast path has none)
+  const handedOff = Effect.withFiber((fiber) =>
+    isTracing(fiber.context)
+      ? Effect.withSpan(waiting, "Pool.checkout.wait", {
+          attributes: { pool: pool.config.name, "pool.waiting": pool.waiting, "pool.open": pool.open }
+        })
+      : waiting
+  )
   if (pool.config.healthCheck === undefined) {
     return Effect.map(h.restore(handedOff), (conn) => {
       waiter.conn = undefined

@@ -23,6 +23,7 @@ import * as Metric from "effect/Metric"
 import { pipeArguments } from "effect/Pipeable"
 import { metricHooks, monotonicMillis } from "../../internal/effectInternals.ts"
 import * as Inspect from "../../internal/inspect.ts"
+import { isTracing } from "../../internal/shell.ts"
 import * as algorithm from "./algorithm.ts"
 
 /** @internal */
@@ -486,12 +487,25 @@ export class Core implements Inspect.Inspector {
       // a place in the queue frees when the request at its head is admitted
       return Effect.fail(this.queueFull(key, this.maxQueue, Math.max(0, this.global.nextAt(now) - now)))
     }
-    return Effect.callback<void, unknown>((resume) => {
+    const waiting = Effect.callback<void, unknown>((resume) => {
       const w: Waiter = { lane, priority, enqueuedAt: now, onAdmit, resume, prev: undefined, next: undefined }
       this.enqueue(w)
       this.drain()
       return Effect.sync(() => this.abandon(w))
     })
+    // a request that waits gets a span for the wait, in its caller's trace, when spans go anywhere
+    return Effect.withFiber((fiber) =>
+      isTracing(fiber.context)
+        ? Effect.withSpan(waiting, "RateLimiter.wait", {
+            attributes: {
+              limiter: this.name,
+              "limiter.key": key ?? null,
+              "limiter.queued": this.queued,
+              "limiter.priority": priority
+            }
+          })
+        : waiting
+    )
   }
 
   /** The work admitted at `at` (for `key`) begins now: the admission is moved to now, which is returned. */

@@ -541,7 +541,12 @@ export const make = <
       if (!Rpc.isRpc(rpc)) error ??= invalid("protocol", rpc, "an Rpc (Rpc.make)")
     }
     group = RpcGroup.make(...(protocol as ReadonlyArray<Rpcs>)) as unknown as RpcGroup.RpcGroup<Rpcs>
-  } else if (typeof protocol === "object" && protocol !== null && "~effect/rpc/RpcGroup" in protocol) {
+  } else if (
+    (typeof protocol === "object" || typeof protocol === "function") &&
+    protocol !== null &&
+    // an RpcGroup's type id is declared in its type only; its requests map is what every group has at run time
+    (protocol as { readonly requests?: unknown }).requests instanceof Map
+  ) {
     group = protocol as unknown as RpcGroup.RpcGroup<Rpcs>
   } else {
     error ??= invalid("protocol", protocol, "a list of Rpcs or an RpcGroup")

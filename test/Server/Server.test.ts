@@ -21,7 +21,7 @@ import {
   Scope,
   Tracer
 } from "effect"
-import { Rpc } from "effect/rpc"
+import { Rpc, RpcGroup } from "effect/rpc"
 import { TestClock } from "effect/testing"
 import { DynamicSupervisor, RateLimitedSupervisor, Registry, Server, Supervisor } from "effect-otp"
 import { eventually, settle } from "../utils/lifecycle.ts"
@@ -154,6 +154,21 @@ describe("Server.childSpec", () => {
       assert.strictEqual(yield* Server.call(Server.via(names, "static"), "Pop"), "s")
       assert.strictEqual(yield* Server.call(Server.via(names, "dynamic"), "Pop"), "d")
       assert.strictEqual(yield* Server.call(alone, "Pop"), "u")
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("Server.make with an RpcGroup", () => {
+  it.effect("runs a protocol given as an RpcGroup.make group, as it runs a list of Rpcs", () =>
+    Effect.gen(function* () {
+      const Echo = Rpc.make("Echo", { payload: { text: Schema.String }, success: Schema.String })
+      const server = yield* Server.start(
+        Server.make("Echo", RpcGroup.make(Echo), {
+          init: () => Effect.succeed({ Echo: ({ text }: { readonly text: string }) => Effect.succeed(text) })
+        }),
+        undefined
+      )
+      assert.strictEqual(yield* Server.call(server, "Echo", { text: "hi" }), "hi")
     }).pipe(Effect.scoped)
   )
 })

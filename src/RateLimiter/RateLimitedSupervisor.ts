@@ -730,7 +730,8 @@ export const childSpec = <X = never>(
 ): ChildSpec.ChildSpec<RateLimitedSupervisor<X>, InvalidOptions> =>
   ChildSpec.make({
     id: options.id ?? options.name,
-    start: make(options),
+    // without a name, named by its id (its events, logs and metrics say which one)
+    start: make(options.name === undefined && options.id !== undefined ? { ...options, name: options.id } : options),
     run: await_,
     restart: options.restart ?? "permanent",
     type: "supervisor"

@@ -588,7 +588,8 @@ export const childSpec = (
 ): ChildSpec.ChildSpec<RateLimiter, InvalidOptions> =>
   ChildSpec.make({
     id: options.id ?? options.name,
-    start: make(options),
+    // without a name, named by its id (its events, logs and metrics say which one)
+    start: make(options.name === undefined && options.id !== undefined ? { ...options, name: options.id } : options),
     restart: options.restart ?? "permanent"
   })
 

@@ -551,7 +551,8 @@ export const childSpec = <X = never>(
 ): ChildSpec.ChildSpec<DynamicSupervisor<X>, InvalidOptions> =>
   ChildSpec.make({
     id: options.id ?? options.name,
-    start: make(options),
+    // without a name, the supervisor is named by its id (its events and logs say which one)
+    start: make(options.name === undefined && options.id !== undefined ? { ...options, name: options.id } : options),
     run: await_,
     restart: options.restart ?? "permanent",
     type: "supervisor"

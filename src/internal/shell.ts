@@ -132,6 +132,22 @@ export class Shell {
     })
   }
 
+  /**
+   * The `Exited` event of an incarnation its owner stopped (terminateChild, a
+   * restart of its group, the supervisor stopping): `shutdown`, or `crash` if
+   * it failed while stopping (a finalizer that failed).
+   */
+  emitStopped(c: { readonly id: string | undefined; readonly pid: number }, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.listeners === undefined) return
+    const crashed = exit._tag === "Failure" && !hasInterruptsOnly(exit)
+    Inspect.emit(this.listeners, {
+      _tag: "Exited",
+      ...this.base(c),
+      reason: crashed ? "crash" : "shutdown",
+      cause: crashed ? prettyCause(exit) : undefined
+    })
+  }
+
   emitRestarted(
     c: { readonly id: string | undefined; readonly pid: number },
     previousPid: number,

@@ -171,11 +171,7 @@ describe("DynamicSupervisor", () => {
     })
   )
 
-  // KNOWN GAP (kernel, src/Supervisor/internal/dynamic.ts onExit): a child stopped by its owner
-  // returns before emitExited, so terminateChild emits no Exited { reason: "shutdown" }. This
-  // test states the protocol's rule and is marked `fails` until the kernel emits it; it then
-  // fails and the mark must go.
-  it.effect.fails("terminateChild is an Exited with reason shutdown", () =>
+  it.effect("terminateChild is an Exited with reason shutdown", () =>
     Effect.gen(function* () {
       const log = makeEventLog()
       const sup = yield* DynamicSupervisor.make({ name: "s" })

@@ -18,6 +18,7 @@ import {
   Task,
   TaskSupervisor
 } from "effect-otp"
+import * as Inspect from "../../src/internal/inspect.ts"
 import { type Control, controllable, eventually, makeEventLog, settle } from "../utils/lifecycle.ts"
 
 const metricValue = (id: string, supervisor: string) =>
@@ -492,5 +493,101 @@ describe("every stateful module has a childSpec", () => {
         )
         assert.strictEqual(tree.children[0]!.stats?.["admitted"], 0)
       }).pipe(Effect.scoped)
+  )
+})
+
+const quietly = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.provideService(effect, Logger.CurrentLoggers, new Set())
+
+describe("a child its owner stops is an Exited with reason shutdown, for every supervisor kind", () => {
+  const listen = (sup: unknown) => {
+    const seen: Array<string> = []
+    const inspector = Inspect.inspectorOf(sup)!
+    const off = inspector.subscribe((e) => {
+      if (e._tag === "Exited") seen.push(`${e.supervisor}: Exited ${e.id ?? "-"}#${e.pid} ${e.reason}`)
+    })
+    return { seen, off }
+  }
+  const forever = (id: string) => ChildSpec.make({ id, start: Effect.void, run: () => Effect.never })
+
+  it.effect("DynamicSupervisor: terminateChild and the supervisor's own shutdown", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const sup = yield* DynamicSupervisor.make({ name: "dyn" }).pipe(Scope.provide(scope))
+      const { seen } = listen(sup)
+      const a = yield* DynamicSupervisor.startChild(sup, forever("a"))
+      const b = yield* DynamicSupervisor.startChild(sup, forever("b"))
+      yield* DynamicSupervisor.terminateChild(sup, a)
+      assert.deepStrictEqual(seen, [`dyn: Exited a#${a.pid} shutdown`])
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(seen, [`dyn: Exited a#${a.pid} shutdown`, `dyn: Exited b#${b.pid} shutdown`])
+    })
+  )
+
+  it.effect("Supervisor: terminateChild, a oneForAll sibling stopped for a restart, and shutdown", () =>
+    quietly(
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const log = makeEventLog()
+        const sup = yield* Supervisor.make([controllable(log, "a"), forever("b")], {
+          name: "static",
+          strategy: "oneForAll"
+        }).pipe(Scope.provide(scope))
+        const { seen } = listen(sup)
+        const pidOf = (id: string) =>
+          (Supervisor.whichChildrenUnsafe(sup)!.find((c) => c.id === id)!.child as Supervisor.Child<unknown>).pid
+        const b1 = pidOf("b")
+        const a1 = Supervisor.whichChildrenUnsafe(sup)!.find((c) => c.id === "a")!.child as Supervisor.Child<Control>
+        yield* Deferred.fail(a1.handle.exit, "boom")
+        yield* eventually(() => log.events.includes("start:a#2"))
+        yield* settle
+        assert.deepStrictEqual(seen, [`static: Exited a#${a1.pid} crash`, `static: Exited b#${b1} shutdown`])
+        const b2 = pidOf("b")
+        yield* Supervisor.terminateChild(sup, "b")
+        const a2 = pidOf("a")
+        yield* Scope.close(scope, Exit.void)
+        assert.deepStrictEqual(seen.slice(2), [`static: Exited b#${b2} shutdown`, `static: Exited a#${a2} shutdown`])
+      })
+    )
+  )
+
+  it.effect("TaskSupervisor: terminateChild of a startChild task", () =>
+    Effect.gen(function* () {
+      const tasks = yield* TaskSupervisor.make({ name: "tasks" })
+      const { seen } = listen(tasks)
+      const t = yield* TaskSupervisor.startChild(tasks, Effect.never)
+      yield* TaskSupervisor.terminateChild(tasks, t)
+      assert.deepStrictEqual(seen, [`tasks: Exited -#${t.pid} shutdown`])
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("a supervisor childSpec without a name is named by its id", () => {
+  it.effect("DynamicSupervisor, TaskSupervisor, RateLimitedSupervisor and RateLimiter", () =>
+    Effect.gen(function* () {
+      const app = yield* Supervisor.make(
+        [
+          DynamicSupervisor.childSpec({ id: "sessions" }),
+          TaskSupervisor.childSpec({ id: "jobs" }),
+          RateLimitedSupervisor.childSpec({ id: "spawner", limit: 10, window: "1 second" }),
+          RateLimiter.childSpec({ id: "api", limit: 10, window: "1 second" }),
+          DynamicSupervisor.childSpec({ id: "kept", name: "given" })
+        ],
+        { name: "app", strategy: "oneForOne" }
+      )
+      const names = Object.fromEntries(
+        Supervisor.whichChildrenUnsafe(app)!.map((c) => [
+          c.id,
+          Inspect.inspectorOf((c.child as Supervisor.Child<unknown>).handle)!.name
+        ])
+      )
+      assert.deepStrictEqual(names, {
+        sessions: "sessions",
+        jobs: "jobs",
+        spawner: "spawner",
+        api: "api",
+        kept: "given"
+      })
+    }).pipe(Effect.scoped)
   )
 })

@@ -201,12 +201,14 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
       this.scheduleRestart(record)
       return
     }
-    if (this.children.get(c.pid) !== c) return // terminated (or replaced) already
     if (child.isStopping(c) || this.shell.state !== "open") {
-      // stopped by its owner, not a crash
-      if (this.shell.state === "open") this.remove(c)
+      // stopped by its owner (terminateChild, which already took it out of the table, or the
+      // supervisor stopping): not a crash, but still an Exited event
+      this.shell.emitStopped(c, exit)
+      if (this.shell.state === "open" && this.children.get(c.pid) === c) this.remove(c)
       return
     }
+    if (this.children.get(c.pid) !== c) return // replaced already
     const kind = child.exitKind(exit)
     if (kind === "abnormal") {
       this.shell.m.crashes.modifyUnsafe(1, this.shell.context)

@@ -114,7 +114,10 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
     }
     this.shell.addActive(-1)
     // an exit the supervisor caused is never processed as a crash (OTP flushes the EXIT)
-    if (child.isStopping(inc) || this.shell.state !== "open") return
+    if (child.isStopping(inc) || this.shell.state !== "open") {
+      this.shell.emitStopped(inc, exit)
+      return
+    }
     this.send({ _tag: "Exit", inc, exit })
   }
 

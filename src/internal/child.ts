@@ -11,7 +11,8 @@
  *   resource of the incarnation was released;
  * - it is its fiber's log annotation record (reliance 4): its only own
  *   enumerable string keys are `supervisor`, `pid` and (when set) `id`; every
- *   other field is under a symbol.
+ *   other field is under a symbol, and `util.inspect` (Effect's
+ *   `defaultLogger` prints the record with `console.log`) shows only those.
  *
  * The start effect is built once per spec (the continuation finds its child
  * in the fiber's context under `Scope`), so no closure or effect node is
@@ -27,7 +28,7 @@ import * as Fiber from "effect/Fiber"
 import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import type { ChildSpec, ChildType, ShutdownPolicy } from "../Supervisor/ChildSpec.ts"
-import { hasForkedChildren, installScope, scopeEmptyState } from "./effectInternals.ts"
+import { hasForkedChildren, installAnnotationRecord, installScope, scopeEmptyState } from "./effectInternals.ts"
 
 /** What a host hears from its children. @internal */
 export interface Host {
@@ -121,6 +122,7 @@ export class Child<A = any> {
 }
 Object.defineProperty(Child.prototype, "id", { get: () => undefined, enumerable: false, configurable: true })
 installScope(Child, SState)
+installAnnotationRecord(Child)
 
 /** A child whose spec has an id: `id` is then an own annotation too. @internal */
 export class ChildWithId<A = any> extends Child<A> {

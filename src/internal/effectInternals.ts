@@ -15,7 +15,10 @@
  *    state is then public API.
  * 4. Loggers read log annotations with `Object.entries` (own enumerable string
  *    keys): a child is its own annotation record ({@link installScope}'s class
- *    keeps its other fields under symbols).
+ *    keeps its other fields under symbols). Effect's `defaultLogger` alone
+ *    passes the record itself to `console.log`, whose `util.inspect` would
+ *    print every symbol field too: {@link installAnnotationRecord} makes such
+ *    a record inspect as its annotations only.
  * 5. The default Clock is a class of its own whose monotonic reading is
  *    `process.hrtime`: {@link monotonicMillis} reads `performance.now()` (the
  *    same source, no BigInt) when that class is in use.
@@ -75,6 +78,32 @@ export const installScope = (cls: { prototype: object }, stateKey: symbol): void
     },
     enumerable: false,
     configurable: true
+  })
+}
+
+// ---- 4. objects that are log annotation records ---------------------------------
+
+/** Node's (and Bun's) hook for how `util.inspect`, so `console.log`, shows a value. */
+const inspectCustom = Symbol.for("nodejs.util.inspect.custom")
+
+/**
+ * Makes every instance of `cls` print as its log annotations: Effect's
+ * `defaultLogger` appends the annotation record itself to `console.log`'s
+ * arguments, and Node formats it with `util.inspect`, which shows symbol
+ * keys and would dump the whole object. With this, `util.inspect` shows a
+ * plain object of its own enumerable string keys (what every other logger
+ * reads with `Object.entries`). One prototype method: nothing per instance.
+ *
+ * @internal
+ */
+export const installAnnotationRecord = (cls: { prototype: object }): void => {
+  Object.defineProperty(cls.prototype, inspectCustom, {
+    value(this: object) {
+      return Object.fromEntries(Object.entries(this))
+    },
+    enumerable: false,
+    configurable: true,
+    writable: true
   })
 }
 

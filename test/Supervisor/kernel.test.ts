@@ -6,7 +6,22 @@
  * on the code before the kernel.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Exit, Fiber, Logger, Metric, Option, Ref, References, Scope, Tracer } from "effect"
+import * as util from "node:util"
+import {
+  Clock,
+  Console,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  Logger,
+  Metric,
+  Option,
+  Ref,
+  References,
+  Scope,
+  Tracer
+} from "effect"
 import { TestClock } from "effect/testing"
 import {
   ChildSpec,
@@ -589,5 +604,71 @@ describe("a supervisor childSpec without a name is named by its id", () => {
         kept: "given"
       })
     }).pipe(Effect.scoped)
+  )
+})
+
+describe("what a logger prints for a line logged inside a child", () => {
+  // Effect's defaultLogger hands the annotation record itself to console.log, which formats it
+  // with util.inspect: the kernel's child object (its own annotation record) must print as its
+  // annotations only, not as a dump of its fields
+  it.effect("Logger.defaultLogger through console.log: the annotations supervisor, pid and id, nothing else", () =>
+    Effect.gen(function* () {
+      const printed: Array<string> = []
+      const console = new Proxy({} as Console.Console, {
+        get:
+          (_, method) =>
+          (...args: Array<unknown>) => {
+            if (method === "log" || method === "error") printed.push(util.format(...args))
+          }
+      })
+      const pid = yield* Effect.gen(function* () {
+        const sup = yield* DynamicSupervisor.make({ name: "sessions" })
+        const c = yield* DynamicSupervisor.startChild(
+          sup,
+          ChildSpec.make({ id: "session", start: Effect.log("session started"), run: () => Effect.never })
+        )
+        return c.pid
+      }).pipe(
+        Effect.provideService(Logger.CurrentLoggers, new Set([Logger.defaultLogger])),
+        Effect.provideService(Console.Console, console),
+        Effect.scoped
+      )
+      assert.strictEqual(printed.length, 1)
+      const line = printed[0]!.replace(/^\[[^\]]*\] INFO \(#\d+\): /, "")
+      assert.strictEqual(line, `session started { supervisor: 'sessions', pid: ${pid}, id: 'session' }`)
+    })
+  )
+
+  it.effect("Logger.consolePretty and Logger.formatJson: the same three annotations", () =>
+    Effect.gen(function* () {
+      const printed: Array<string> = []
+      const console = new Proxy({} as Console.Console, {
+        get:
+          (_, method) =>
+          (...args: Array<unknown>) => {
+            if (method === "log" || method === "error") printed.push(util.format(...args))
+          }
+      })
+      const json = Logger.map(Logger.formatJson, (s) => printed.push(s))
+      const pid = yield* Effect.gen(function* () {
+        const sup = yield* DynamicSupervisor.make({ name: "sessions" })
+        const c = yield* DynamicSupervisor.startChild(
+          sup,
+          ChildSpec.make({ id: "session", start: Effect.log("session started"), run: () => Effect.never })
+        )
+        return c.pid
+      }).pipe(
+        Effect.provideService(Logger.CurrentLoggers, new Set([Logger.consolePretty({ colors: false }), json])),
+        Effect.provideService(Console.Console, console),
+        Effect.scoped
+      )
+      const text = printed.join("\n")
+      assert.notInclude(text, "Symbol(")
+      assert.include(text, "supervisor: sessions")
+      assert.include(text, `pid: ${pid}`)
+      assert.include(text, "id: session")
+      const record = JSON.parse(printed.find((l) => l.startsWith("{"))!)
+      assert.deepStrictEqual(record.annotations, { supervisor: "sessions", pid, id: "session" })
+    })
   )
 })

@@ -4,12 +4,14 @@
  * failing test says which, and the fix goes in effectInternals.ts only.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, Context, Effect, Exit, Fiber, Logger, Metric, References, Runtime, Scope } from "effect"
+import * as util from "node:util"
+import { Cause, Clock, Console, Context, Effect, Exit, Fiber, Logger, Metric, References, Runtime, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import {
   failFiber,
   fiberLineage,
   hasForkedChildren,
+  installAnnotationRecord,
   installScope,
   metricHooks,
   monotonicMillis,
@@ -120,6 +122,39 @@ describe("Effect internals the library relies on", () => {
         } as any)
         assert.include(text, "supervisor=sup")
         assert.notInclude(text, "handle")
+      })
+  )
+
+  it.effect(
+    "reliance 4: Effect's defaultLogger passes the annotation record itself to console.log; installAnnotationRecord makes it print as its annotations only",
+    () =>
+      Effect.gen(function* () {
+        const printed: Array<Array<unknown>> = []
+        const console = new Proxy({} as Console.Console, {
+          get:
+            (_, method) =>
+            (...args: Array<unknown>) => {
+              if (method === "log" || method === "error") printed.push(args)
+            }
+        })
+        class Note {
+          readonly supervisor = "sup"
+          readonly pid = 7
+          constructor() {
+            ;(this as any)[Symbol.for("hidden")] = "no"
+          }
+        }
+        installAnnotationRecord(Note)
+        const note = new Note()
+        assert.include(util.inspect({ ...note }), "Symbol(hidden)", "without the hook the symbol field would print")
+        yield* Effect.log("x").pipe(
+          Effect.provideService(References.CurrentLogAnnotations, note as any),
+          Effect.provideService(Logger.CurrentLoggers, new Set([Logger.defaultLogger])),
+          Effect.provideService(Console.Console, console)
+        )
+        assert.strictEqual(printed.length, 1)
+        assert.strictEqual(printed[0]!.at(-1), note, "the record itself is printed")
+        assert.strictEqual(util.inspect(note), util.inspect({ supervisor: "sup", pid: 7 }))
       })
   )
 

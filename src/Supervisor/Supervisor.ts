@@ -52,6 +52,7 @@ import * as Layer from "effect/Layer"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import type * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
 import {
   AlreadyPresent,
   AlreadyStarted,
@@ -67,6 +68,7 @@ import * as ChildSpec from "./ChildSpec.ts"
 import type { ChildType } from "./ChildSpec.ts"
 import * as child from "../internal/child.ts"
 import { decodeRestartPolicy, type RestartPolicy } from "../internal/policy.ts"
+import { isTracing } from "../internal/shell.ts"
 import * as Inspect from "../internal/inspect.ts"
 import { type Slot, StaticSupervisor } from "./internal/staticSupervisor.ts"
 import { showValue } from "../internal/show.ts"
@@ -580,27 +582,49 @@ export const startChild: {
         const sup = impl(self)
         const invalid = validateSpec(spec, sup.autoShutdown)
         if (invalid) return Effect.fail(invalid)
-        const context = fiber.context as Context.Context<never>
-        return sup.call(
-          Effect.suspend((): Effect.Effect<Child<A>, unknown> => {
-            const existing = sup.byId.get(spec.id!)
-            if (existing !== undefined) {
-              return isRunning(existing)
-                ? Effect.fail(new AlreadyStarted({ key: spec.id, child: existing.inc as Child<unknown> }))
-                : Effect.fail(new AlreadyPresent({ id: spec.id! }))
-            }
-            const slot = newSlot(spec, context)
-            sup.append(slot)
-            return Effect.flatMap(sup.startSlot(slot), (exit) => {
-              if (exit._tag === "Success") return Effect.succeed(slot.inc as Child<A>)
-              sup.remove(slot)
-              return Effect.failCause(exit.cause)
-            }).pipe(Effect.onInterrupt(() => Effect.sync(() => sup.remove(slot))))
-          })
-        ) as Effect.Effect<Child<A>, E | AlreadyStarted<Child<unknown>> | AlreadyPresent | SupervisorStopped, R>
+        if (isTracing(fiber.context as Context.Context<never>)) {
+          // a span (supervisor, id; pid once started) the child's run links to
+          return Effect.withSpan(
+            Effect.withFiber((inner) =>
+              Effect.tap(startInSlot(sup, spec, inner.context as Context.Context<never>), (c) =>
+                Effect.sync(() => {
+                  const span = Context.getOption(inner.context, Tracer.ParentSpan)
+                  if (span._tag === "Some" && span.value._tag === "Span") span.value.attribute("pid", c.pid)
+                })
+              )
+            ),
+            "Supervisor.startChild",
+            { attributes: { supervisor: sup.name, id: spec.id } }
+          )
+        }
+        return startInSlot(sup, spec, fiber.context as Context.Context<never>)
       }
     )
 )
+
+/** Supervisor.startChild's work, in the supervisor's mailbox; `context` is the starter's (its span the run links to). */
+const startInSlot = <A, E, R>(
+  sup: StaticSupervisor,
+  spec: ChildSpec.ChildSpec<A, E, R>,
+  context: Context.Context<never>
+): Effect.Effect<Child<A>, E | AlreadyStarted<Child<unknown>> | AlreadyPresent | SupervisorStopped, R> =>
+  sup.call(
+    Effect.suspend((): Effect.Effect<Child<A>, unknown> => {
+      const existing = sup.byId.get(spec.id!)
+      if (existing !== undefined) {
+        return isRunning(existing)
+          ? Effect.fail(new AlreadyStarted({ key: spec.id, child: existing.inc as Child<unknown> }))
+          : Effect.fail(new AlreadyPresent({ id: spec.id! }))
+      }
+      const slot = newSlot(spec, context)
+      sup.append(slot)
+      return Effect.flatMap(sup.startSlot(slot), (exit) => {
+        if (exit._tag === "Success") return Effect.succeed(slot.inc as Child<A>)
+        sup.remove(slot)
+        return Effect.failCause(exit.cause)
+      }).pipe(Effect.onInterrupt(() => Effect.sync(() => sup.remove(slot))))
+    })
+  ) as Effect.Effect<Child<A>, E | AlreadyStarted<Child<unknown>> | AlreadyPresent | SupervisorStopped, R>
 
 /**
  * Stops a child by its shutdown policy and keeps its spec (a temporary

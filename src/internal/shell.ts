@@ -244,6 +244,52 @@ export class Shell {
   /** Waits until stopped, whatever the reason. */
   readonly awaitStopped: Effect.Effect<void> = Effect.asVoid(Effect.exit(Deferred.await(this.done)))
 
+  // ---- spans (only when tracing) ------------------------------------------------------------
+
+  /**
+   * An incarnation's run as its own root span `<kind>.child`, linked to the
+   * span that started it (`started-by`) or to the restart that made it
+   * (`restarted-by`).
+   */
+  tracedRun(
+    main: Effect.Effect<unknown, unknown>,
+    link: Tracer.AnySpan | undefined,
+    linkKind: "started-by" | "restarted-by",
+    attributes: Record<string, unknown>
+  ): Effect.Effect<unknown, unknown> {
+    return Effect.withSpan(main, `${this.kind}.child`, {
+      root: true,
+      links: link === undefined ? [] : [{ span: link, attributes: { "effect_otp.link": linkKind } }],
+      attributes: { supervisor: this.name, ...attributes }
+    })
+  }
+
+  /** A restart as a root span `<kind>.restart` (supervisor, id, previousPid, attempt; pid once it is up). */
+  restartSpan(id: string | undefined, previousPid: number | undefined, attempt: number): Tracer.Span {
+    const tracer = Context.get(this.context, Tracer.Tracer)
+    const span = tracer.span({
+      name: `${this.kind}.restart`,
+      parent: { _tag: "None" } as any,
+      annotations: Context.empty(),
+      links: [],
+      startTime: this.clock.currentTimeNanosUnsafe(),
+      kind: "internal",
+      root: true,
+      sampled: true
+    })
+    span.attribute("supervisor", this.name)
+    span.attribute("id", id)
+    span.attribute("previousPid", previousPid)
+    span.attribute("attempt", attempt)
+    return span
+  }
+
+  /** Ends a restart span: the new incarnation is up (`pid`), or the restart was cancelled or gave up. */
+  endRestartSpan(span: Tracer.Span, pid: number | undefined, exit: Exit.Exit<unknown, unknown> = Exit.void): void {
+    if (pid !== undefined) span.attribute("pid", pid)
+    span.end(this.clock.currentTimeNanosUnsafe(), exit)
+  }
+
   // ---- the children's context --------------------------------------------------------------
 
   /**

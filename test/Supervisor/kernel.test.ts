@@ -18,6 +18,7 @@ import {
   Metric,
   Option,
   Ref,
+  Schedule,
   References,
   Scope,
   Tracer
@@ -669,6 +670,144 @@ describe("what a logger prints for a line logged inside a child", () => {
       assert.include(text, "id: session")
       const record = JSON.parse(printed.find((l) => l.startsWith("{"))!)
       assert.deepStrictEqual(record.annotations, { supervisor: "sessions", pid, id: "session" })
+    })
+  )
+})
+
+describe("a static Supervisor's spans are a DynamicSupervisor's", () => {
+  const capture = () => {
+    const spans: Array<Tracer.Span> = []
+    const tracer = Tracer.make({
+      span: (options) => {
+        const span = Tracer.nativeTracer.span(options)
+        spans.push(span)
+        return span
+      }
+    })
+    return { spans, tracer }
+  }
+  const pidOf = (sup: Supervisor.Supervisor, id: string) =>
+    (Supervisor.whichChildrenUnsafe(sup)!.find((c) => c.id === id)!.child as Supervisor.Child<unknown>).pid
+
+  it.effect(
+    "startChild is a span (supervisor, id, pid) in the caller's trace, and the child's run a root span linked to it",
+    () =>
+      Effect.gen(function* () {
+        const { spans, tracer } = capture()
+        yield* Effect.gen(function* () {
+          const sup = yield* Supervisor.make([], { name: "app", strategy: "oneForOne" })
+          const c = yield* Supervisor.startChild(
+            sup,
+            ChildSpec.make({ id: "cache", start: Effect.void, run: () => Effect.never })
+          ).pipe(Effect.withSpan("POST /cache"))
+          const request = spans.find((s) => s.name === "POST /cache")!
+          const start = spans.find((s) => s.name === "Supervisor.startChild")!
+          assert.isDefined(start)
+          assert.strictEqual(Option.getOrUndefined(start.parent)?.spanId, request.spanId)
+          assert.strictEqual(start.attributes.get("supervisor"), "app")
+          assert.strictEqual(start.attributes.get("id"), "cache")
+          assert.strictEqual(start.attributes.get("pid"), c.pid)
+          const run = spans.find((s) => s.name === "Supervisor.child")!
+          assert.isTrue(Option.isNone(run.parent))
+          assert.deepStrictEqual(
+            run.links.map((l) => [l.span.spanId, l.attributes["effect_otp.link"]]),
+            [[start.spanId, "started-by"]]
+          )
+          assert.strictEqual(run.attributes.get("pid"), c.pid)
+        }).pipe(
+          Effect.provideService(Tracer.Tracer, tracer),
+          Effect.provideService(Logger.CurrentLoggers, new Set()),
+          Effect.scoped
+        )
+      })
+  )
+
+  it.effect(
+    "each restart is a span (supervisor, id, previous pid, attempt, new pid); the new runs (a oneForAll sibling's too) are root spans linked to it",
+    () =>
+      Effect.gen(function* () {
+        const { spans, tracer } = capture()
+        const log = makeEventLog()
+        yield* Effect.gen(function* () {
+          const sup = yield* Supervisor.make([controllable(log, "w"), controllable(log, "peer")], {
+            name: "workers",
+            strategy: "oneForAll"
+          })
+          const first = Supervisor.whichChildrenUnsafe(sup)!.find((c) => c.id === "w")!
+            .child as Supervisor.Child<Control>
+          assert.deepStrictEqual(
+            spans.filter((s) => s.name === "Supervisor.restart"),
+            []
+          )
+          yield* Deferred.fail(first.handle.exit, "boom")
+          yield* eventually(() => log.events.includes("start:peer#2"))
+          yield* settle
+          const restarts = spans.filter((s) => s.name === "Supervisor.restart")
+          assert.strictEqual(restarts.length, 1)
+          const restart = restarts[0]!
+          assert.isTrue(Option.isNone(restart.parent))
+          assert.strictEqual(restart.attributes.get("supervisor"), "workers")
+          assert.strictEqual(restart.attributes.get("id"), "w")
+          assert.strictEqual(restart.attributes.get("previousPid"), first.pid)
+          assert.strictEqual(restart.attributes.get("attempt"), 1)
+          assert.strictEqual(restart.attributes.get("pid"), pidOf(sup, "w"))
+          assert.strictEqual(restart.status._tag, "Ended")
+          const runs = spans.filter((s) => s.name === "Supervisor.child")
+          assert.strictEqual(runs.length, 4)
+          for (const run of runs.slice(2)) {
+            assert.isTrue(Option.isNone(run.parent))
+            assert.deepStrictEqual(
+              run.links.map((l) => [l.span.spanId, l.attributes["effect_otp.link"]]),
+              [[restart.spanId, "restarted-by"]]
+            )
+            assert.strictEqual(run.attributes.get("incarnation"), 2)
+            assert.strictEqual(run.attributes.get("attempt"), 1)
+          }
+          assert.deepStrictEqual(
+            runs.slice(2).map((r) => r.attributes.get("pid")),
+            [pidOf(sup, "w"), pidOf(sup, "peer")]
+          )
+        }).pipe(
+          Effect.provideService(Tracer.Tracer, tracer),
+          Effect.provideService(Logger.CurrentLoggers, new Set()),
+          Effect.scoped
+        )
+      })
+  )
+
+  it.effect("a restart cancelled by terminateChild during its backoff ends its span; no span without a tracer", () =>
+    Effect.gen(function* () {
+      const { spans, tracer } = capture()
+      const log = makeEventLog()
+      yield* Effect.gen(function* () {
+        const sup = yield* Supervisor.make([controllable(log, "w")], {
+          name: "slow",
+          strategy: "oneForOne",
+          restartBackoff: Schedule.spaced("1 second")
+        })
+        const first = Supervisor.whichChildrenUnsafe(sup)!.find((c) => c.id === "w")!.child as Supervisor.Child<Control>
+        yield* Deferred.fail(first.handle.exit, "boom")
+        yield* eventually(() => spans.some((s) => s.name === "Supervisor.restart"))
+        const restart = spans.find((s) => s.name === "Supervisor.restart")!
+        assert.strictEqual(restart.status._tag, "Started")
+        yield* Supervisor.terminateChild(sup, "w")
+        assert.strictEqual(restart.status._tag, "Ended")
+        yield* TestClock.adjust("2 seconds")
+        assert.isFalse(log.events.includes("start:w#2"))
+      }).pipe(
+        Effect.provideService(Tracer.Tracer, tracer),
+        Effect.provideService(Logger.CurrentLoggers, new Set()),
+        Effect.scoped
+      )
+      // Effect's native tracer: nothing is built
+      const before = spans.length
+      yield* Effect.gen(function* () {
+        const sup = yield* Supervisor.make([controllable(log, "x")], { name: "plain", strategy: "oneForOne" })
+        const x = Supervisor.whichChildrenUnsafe(sup)!.find((c) => c.id === "x")!.child as Supervisor.Child<Control>
+        yield* Deferred.fail(x.handle.exit, "boom")
+        yield* eventually(() => log.events.includes("start:x#2"))
+      }).pipe(Effect.provideService(Logger.CurrentLoggers, new Set()), Effect.scoped)
+      assert.strictEqual(spans.length, before)
     })
   )
 })

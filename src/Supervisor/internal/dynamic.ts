@@ -118,14 +118,11 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
 
   /** The incarnation's effect as its own root span, linked to the span that started it. */
   traced(c: child.Child, link: Tracer.AnySpan | undefined, incarnation: number, attempt: number) {
-    return Effect.withSpan(
+    return this.shell.tracedRun(
       child.mainOf(child.specOf(c), restartDepth === 0 || incarnation === 1),
-      `${this.kind}.child`,
-      {
-        root: true,
-        links: link === undefined ? [] : [{ span: link, attributes: { "effect_otp.link": "started-by" } }],
-        attributes: { supervisor: this.name, id: c.id, pid: c.pid, incarnation, attempt }
-      }
+      link,
+      incarnation === 1 ? "started-by" : "restarted-by",
+      { id: c.id, pid: c.pid, incarnation, attempt }
     )
   }
 
@@ -146,8 +143,7 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
       this.shell.addActive(1)
       this.shell.m.restarts.modifyUnsafe(1, this.shell.context)
       if (record.span !== undefined) {
-        record.span.attribute("pid", c.pid)
-        record.span.end(this.shell.clock.currentTimeNanosUnsafe(), Exit.void)
+        this.shell.endRestartSpan(record.span, c.pid)
         record.span = undefined
       }
       this.shell.emitRestarted(c, previous.pid, record.restarts)
@@ -241,21 +237,7 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
     if (!shell.restarts.allow()) return this.giveUp(record.current, "intensity")
     if (record.state._tag === "Up") shell.addActive(-1)
     if (shell.tracing && record.span === undefined) {
-      const tracer = Context.get(shell.context, Tracer.Tracer)
-      record.span = tracer.span({
-        name: `${this.kind}.restart`,
-        parent: { _tag: "None" } as any,
-        annotations: Context.empty(),
-        links: [],
-        startTime: shell.clock.currentTimeNanosUnsafe(),
-        kind: "internal",
-        root: true,
-        sampled: true
-      })
-      record.span.attribute("supervisor", this.name)
-      record.span.attribute("id", record.current.id)
-      record.span.attribute("previousPid", record.current.pid)
-      record.span.attribute("attempt", record.restarts + 1)
+      record.span = shell.restartSpan(record.current.id, record.current.pid, record.restarts + 1)
     }
     if (shell.policy.backoff === undefined) {
       const c = record.current
@@ -317,7 +299,7 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
     const error = this.shell.giveUp(c, reason)
     const record = recordOf(c)
     if (record?.span !== undefined) {
-      record.span.end(this.shell.clock.currentTimeNanosUnsafe(), Exit.fail("gave up"))
+      this.shell.endRestartSpan(record.span, undefined, Exit.fail("gave up"))
       record.span = undefined
     }
     this.remove(c)
@@ -336,7 +318,7 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
       const state = record.state
       record.state = Up
       if (record.span !== undefined) {
-        record.span.end(this.shell.clock.currentTimeNanosUnsafe(), Exit.void)
+        this.shell.endRestartSpan(record.span, undefined)
         record.span = undefined
       }
       if (state._tag === "Waiting") {
@@ -365,7 +347,7 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
       const state = record.state
       record.state = Up
       if (record.span !== undefined) {
-        record.span.end(this.shell.clock.currentTimeNanosUnsafe(), Exit.void)
+        this.shell.endRestartSpan(record.span, undefined)
         record.span = undefined
       }
       if (state._tag === "Waiting") {

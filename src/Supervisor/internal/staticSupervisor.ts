@@ -42,6 +42,8 @@ export interface Slot {
   timer: Fiber.Fiber<unknown, unknown> | undefined
   /** the pid of the last incarnation that started (for a restart's span) */
   lastPid?: number | undefined
+  /** the span of the restart in flight (when tracing), ended once the new incarnation is up */
+  restartSpan?: Tracer.Span | undefined
   backoff: BackoffState | undefined
   /** deleted from the table */
   removed: boolean
@@ -194,28 +196,35 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
 
   // ---- starting and stopping one child -----------------------------------------
 
-  /** Starts a new incarnation of the slot and waits for its `start`. */
-  startSlot(slot: Slot, isRestart = false): Effect.Effect<Exit.Exit<void, unknown>> {
+  /**
+   * Starts a new incarnation of the slot and waits for its `start`. A
+   * restart's run is linked to `restartSpan` (the span of the restart that
+   * caused it, its own or, in a group restart, the crashed sibling's).
+   */
+  startSlot(slot: Slot, isRestart = false, restartSpan?: Tracer.Span): Effect.Effect<Exit.Exit<void, unknown>> {
     const inc = child.create(this.name, this, slot.spec)
     child.setLink(inc, slot)
     const previous = slot.inc
     slot.inc = inc
     const base = this.shell.childBase(slot.context)
     if (isTracing(slot.context)) {
-      // its run is a root span, linked to the span that made the supervisor (first start) or started it
-      const origin = Context.getOption(slot.context, Tracer.ParentSpan)
-      const traced = Effect.withSpan(child.mainOf(slot.spec, true), "Supervisor.child", {
-        root: true,
-        links: origin._tag === "Some" ? [{ span: origin.value, attributes: { "effect_otp.link": "started-by" } }] : [],
-        attributes: {
-          supervisor: this.name,
+      // its run is a root span, linked to the restart that made it, or else to the span that made
+      // the supervisor (first start) or started it (startChild, restartChild)
+      const link = isRestart ? (restartSpan ?? slot.restartSpan) : undefined
+      const origin = link === undefined ? Context.getOption(slot.context, Tracer.ParentSpan) : undefined
+      const traced = this.shell.tracedRun(
+        child.mainOf(slot.spec, true),
+        link ?? (origin?._tag === "Some" ? origin.value : undefined),
+        link === undefined ? "started-by" : "restarted-by",
+        {
           id: slot.id,
           pid: inc.pid,
           incarnation: slot.restarts + (isRestart ? 2 : 1),
+          attempt: isRestart ? slot.restarts + 1 : 0,
           restart: isRestart,
           previousPid: previous?.pid ?? slot.lastPid
         }
-      })
+      )
       child.begin(inc, base, true, traced)
     } else {
       child.begin(inc, base, true)
@@ -229,6 +238,10 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
             slot.restarting = false
             if (slot.backoff !== undefined) slot.backoff.upSince = this.shell.now()
             slot.lastPid = inc.pid
+            if (slot.restartSpan !== undefined) {
+              this.shell.endRestartSpan(slot.restartSpan, inc.pid)
+              slot.restartSpan = undefined
+            }
             if (isRestart) {
               slot.restarts++
               this.shell.m.restarts.modifyUnsafe(1, this.context)
@@ -252,6 +265,7 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
     const inc = slot.inc
     slot.inc = undefined
     slot.restarting = false
+    this.endRestartSpan(slot)
     if (slot.timer !== undefined) {
       slot.timer.interruptUnsafe()
       slot.timer = undefined
@@ -273,6 +287,7 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
   remove(slot: Slot): void {
     if (slot.removed) return
     slot.removed = true
+    this.endRestartSpan(slot)
     this.byId.delete(slot.id)
     const i = this.order.lastIndexOf(slot)
     if (i >= 0) this.order.splice(i, 1)
@@ -306,9 +321,19 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
     return Effect.andThen(crash, this.maybeAutoShutdown(slot))
   }
 
+  /** Ends the slot's restart span, if a restart is in flight (cancelled, or the supervisor gave up). */
+  endRestartSpan(slot: Slot, exit?: Exit.Exit<unknown, unknown>): void {
+    if (slot.restartSpan === undefined) return
+    this.shell.endRestartSpan(slot.restartSpan, undefined, exit)
+    slot.restartSpan = undefined
+  }
+
   /** One counted restart attempt, by strategy; gives up past the intensity. */
   restart(slot: Slot): Effect.Effect<void> {
     if (!this.shell.restarts.allow()) return this.giveUp(slot, "intensity")
+    if (this.shell.tracing && slot.restartSpan === undefined) {
+      slot.restartSpan = this.shell.restartSpan(slot.id, slot.lastPid, slot.restarts + 1)
+    }
     if (this.policy.backoff === undefined) return this.restartNow(slot)
     // wait out the slot's backoff delay outside the mailbox, then restart by strategy
     slot.restarting = true
@@ -337,9 +362,9 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
           exit._tag === "Success" ? Effect.void : this.retryLater(slot, exit)
         )
       case "oneForAll":
-        return this.restartGroup(this.order.slice())
+        return this.restartGroup(this.order.slice(), slot.restartSpan)
       case "restForOne":
-        return this.restartGroup(this.order.slice(this.order.indexOf(slot)))
+        return this.restartGroup(this.order.slice(this.order.indexOf(slot)), slot.restartSpan)
     }
   }
 
@@ -348,7 +373,7 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
    * (temporary ones are removed), then starts the rest in start order; a start
    * that fails stops the group restart there and is retried later.
    */
-  restartGroup(group: ReadonlyArray<Slot>): Effect.Effect<void> {
+  restartGroup(group: ReadonlyArray<Slot>, restartSpan: Tracer.Span | undefined): Effect.Effect<void> {
     return Effect.gen({ self: this }, function* () {
       for (let i = group.length - 1; i >= 0; i--) {
         const s = group[i]!
@@ -358,7 +383,7 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
       }
       for (const s of group) {
         if (s.removed) continue
-        const exit = yield* this.startSlot(s, true)
+        const exit = yield* this.startSlot(s, true, restartSpan)
         if (exit._tag === "Failure") return yield* this.retryLater(s, exit)
       }
     })
@@ -372,6 +397,7 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
 
   giveUp(slot: Slot, reason: "intensity" | "backoff"): Effect.Effect<void> {
     slot.restarting = false
+    this.endRestartSpan(slot, Exit.fail("gave up"))
     const error = this.shell.giveUp({ id: slot.id, pid: slot.inc?.pid ?? 0 }, reason)
     return this.terminate(error, false)
   }

@@ -539,6 +539,8 @@ export {
  * supervisor: type `"supervisor"`, shutdown `"infinity"`, permanent by
  * default, and a body that fails with `RestartIntensityExceeded` when the
  * inner supervisor gives up, so the outer one restarts it (escalation).
+ * Without a `name`, the supervisor is named by its `id` (in its logs, metrics,
+ * events and the live tree).
  *
  * @category constructors
  * @since 0.1.0

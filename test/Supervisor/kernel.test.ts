@@ -421,8 +421,8 @@ describe("a child runs in its own trace and log context", () => {
           const runs = spans.filter((s) => s.name === "DynamicSupervisor.child")
           assert.strictEqual(runs.length, 2)
           assert.deepStrictEqual(
-            runs[1]!.links.map((l) => l.span.spanId),
-            [restart.spanId]
+            runs[1]!.links.map((l) => [l.span.spanId, l.attributes["effect_otp.link"]]),
+            [[restart.spanId, "restarted-by"]]
           )
           assert.strictEqual(runs[1]!.attributes.get("incarnation"), 2)
         })

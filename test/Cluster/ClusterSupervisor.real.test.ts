@@ -116,15 +116,22 @@ interface Reply {
   readonly incarnation: number
 }
 
+/**
+ * Each load numbers its calls from its own base, so the calls of two loads never share an `id:seq` (the
+ * runners log `begin` lines by it, and a persisted call's primary key is built from it).
+ */
+let loadBase = 0
+
 /** Closed-loop callers, one per id: volatile `Say`s, and every 5th call a persisted `SayDurable`. */
 const startLoad = (ids: ReadonlyArray<string>) => {
+  const base = (loadBase += 1_000_000)
   const replies: Array<Reply> = []
   const failures: Array<{ id: string; seq: number; durable: boolean; error: Cause.Cause<unknown> }> = []
   const pending = new Map<string, { seq: number; durable: boolean; sentAt: number }>()
   let stopped = false
   const loops = ids.map(async (id) => {
     const client = await run(ClusterSupervisor.client(Sessions))
-    let seq = 0
+    let seq = base
     while (!stopped) {
       seq++
       const durable = seq % 5 === 0

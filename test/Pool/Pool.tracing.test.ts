@@ -3,27 +3,16 @@
  * 2); one served at once from an idle connection has none.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope, Tracer } from "effect"
+import { Effect, Exit, Fiber, Scope } from "effect"
 import { Pool } from "effect-otp"
 import { settle } from "../utils/lifecycle.ts"
+import { capturingTracer } from "../utils/tracing.ts"
 import { makeFakeDb } from "./fakeDb.ts"
-
-const capture = () => {
-  const spans: Array<Tracer.Span> = []
-  const tracer = Tracer.make({
-    span: (options) => {
-      const span = Tracer.nativeTracer.span(options)
-      spans.push(span)
-      return span
-    }
-  })
-  return { spans, tracer }
-}
 
 describe("Pool.checkout spans", () => {
   it.effect("a caller that waits for a connection gets a Pool.checkout.wait span under its own span", () =>
     Effect.gen(function* () {
-      const { spans, tracer } = capture()
+      const { spans, tracer } = capturingTracer()
       const db = makeFakeDb()
       const pool = yield* Pool.make({ name: "db", connect: db.connect, max: 1 })
       // the first checkout opens the connection; after it, one is idle

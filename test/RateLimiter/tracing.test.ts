@@ -3,21 +3,15 @@
  * admission made at once has none.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Tracer } from "effect"
+import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { RateLimiter } from "effect-otp"
+import { capturingTracer } from "../utils/tracing.ts"
 
 describe("RateLimiter wait spans", () => {
   it.effect("a request that waits gets a RateLimiter.wait span under its own span; one admitted at once does not", () =>
     Effect.gen(function* () {
-      const spans: Array<Tracer.Span> = []
-      const tracer = Tracer.make({
-        span: (options) => {
-          const span = Tracer.nativeTracer.span(options)
-          spans.push(span)
-          return span
-        }
-      })
+      const { spans, tracer } = capturingTracer()
       const limiter = yield* RateLimiter.make({ name: "api", limit: 1, window: "1 second" })
       yield* RateLimiter.take(limiter).pipe(Effect.withSpan("first"), Effect.withTracer(tracer))
       assert.deepStrictEqual(

@@ -125,6 +125,14 @@ const performanceNow: (() => number) | undefined =
   typeof globalThis.performance?.now === "function" ? () => globalThis.performance.now() : undefined
 
 /**
+ * Whether `clock` is Effect's default Clock (a class of its own, reliance 5):
+ * its sleeps are `setTimeout`s and its monotonic reading is `process.hrtime`.
+ *
+ * @internal
+ */
+export const isDefaultClock = (clock: Clock.Clock): boolean => clock.constructor === DefaultClock
+
+/**
  * A reader of the Clock's monotonic time in milliseconds, for deadlines and
  * windows (a wall-clock step changes nothing). On the default Clock it is
  * `performance.now()`; on any other (TestClock) `monotonicTimeNanosUnsafe`.

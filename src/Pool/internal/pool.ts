@@ -26,6 +26,7 @@ import * as Schedule from "effect/Schedule"
 import * as ChildSpec from "../../Supervisor/ChildSpec.ts"
 import * as DynamicSupervisor from "../../Supervisor/DynamicSupervisor.ts"
 import { backoffDelay } from "../../internal/backoff.ts"
+import { metricHooks, monotonicMillis } from "../../internal/effectInternals.ts"
 import * as Inspect from "../../internal/inspect.ts"
 import { type BackoffState, newBackoffState, Restarts } from "../../internal/policy.ts"
 
@@ -220,14 +221,13 @@ const defineMetrics = (attributes?: Metric.Metric.Attributes) => ({
 /** @internal */
 export const metrics = defineMetrics()
 
-type Hooks = Metric.Metric.Hooks<any, any>
-
-/** The state Effect already keeps for a metric series in this context (read before replacing it). */
+/**
+ * The state Effect already keeps for a metric series in this context (read before replacing it), through
+ * the one fenced reliance on a metric's series hooks (src/internal/effectInternals.ts, reliance 3).
+ */
 const stateOf = (metric: Metric.Metric<any, any>, context: Context.Context<never>): unknown => {
-  const hook = (metric as unknown as { hook?: (c: Context.Context<never>) => Hooks }).hook
-  if (typeof hook !== "function") return undefined
   try {
-    return hook.call(metric, context)?.get(context)
+    return metricHooks(metric, context)?.get(context)
   } catch {
     return undefined
   }
@@ -395,16 +395,6 @@ const signal = (timer: Timer) =>
 /** @internal */
 export const TypeId = "~effect-otp/Pool"
 
-/**
- * The class of Effect's default Clock: a pool on it reads `performance.now()`
- * (the monotonic source of its `monotonicTimeNanosUnsafe`, as a number of ms
- * without a BigInt); any other Clock, such as `TestClock`, is read through
- * its own monotonic reading.
- */
-const DefaultClock = (Context.get(Context.empty(), Clock.Clock) as object).constructor
-const performanceNow: (() => number) | undefined =
-  typeof globalThis.performance?.now === "function" ? () => globalThis.performance.now() : undefined
-
 /** @internal */
 export class PoolImpl<A, E> implements Inspect.Inspectable {
   readonly [TypeId] = TypeId
@@ -457,10 +447,8 @@ export class PoolImpl<A, E> implements Inspect.Inspectable {
     readonly context: Context.Context<never>,
     readonly clock: Clock.Clock
   ) {
-    this.now =
-      clock.constructor === DefaultClock && performanceNow !== undefined
-        ? performanceNow
-        : () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+    // the Clock's monotonic reading (performance.now() on the default Clock): effectInternals reliance 5
+    this.now = monotonicMillis(clock)
     this.backoff = newBackoffState(0)
     this.restarts =
       config.connectBackoff === undefined

@@ -14,13 +14,10 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Metric from "effect/Metric"
+import * as effectInternals from "../../internal/effectInternals.ts"
 
 /** Call latency buckets, in milliseconds: 1 µs up to about 33 s. */
 const bounds: ReadonlyArray<number> = Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 26 })
-
-const DefaultClock = (Context.get(Context.empty(), Clock.Clock) as object).constructor
-const performanceNow: (() => number) | undefined =
-  typeof globalThis.performance?.now === "function" ? () => globalThis.performance.now() : undefined
 
 /** The reasons a call failed, as the `reason` attribute of `effect_otp_server_calls_failed_total`. */
 export type FailReason = "timeout" | "down" | "noserver" | "mailbox_full" | "error"
@@ -102,10 +99,7 @@ const constVoid = (): void => {}
  * without a BigInt), the Clock's own reading otherwise (`TestClock`).
  */
 export const monotonicMillis = (context: Context.Context<never>): (() => number) => {
-  const clock = Context.get(context, Clock.Clock)
-  return clock.constructor === DefaultClock && performanceNow !== undefined
-    ? performanceNow
-    : () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+  return effectInternals.monotonicMillis(Context.get(context, Clock.Clock))
 }
 
 /**
@@ -115,7 +109,7 @@ export const monotonicMillis = (context: Context.Context<never>): (() => number)
  * fiber).
  */
 export const isDefaultClock = (context: Context.Context<never>): boolean =>
-  Context.get(context, Clock.Clock).constructor === DefaultClock && typeof globalThis.setTimeout === "function"
+  effectInternals.isDefaultClock(Context.get(context, Clock.Clock)) && typeof globalThis.setTimeout === "function"
 
 const kinds = new WeakMap<object, Map<string, Kind>>()
 

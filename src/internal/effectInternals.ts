@@ -33,6 +33,8 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import type * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
@@ -105,6 +107,27 @@ export const installAnnotationRecord = (cls: { prototype: object }): void => {
     configurable: true,
     writable: true
   })
+}
+
+/**
+ * Installs `finalizer` as the only finalizer of a fresh (still empty) Scope,
+ * synchronously, by writing the `Open` state Effect's own `addFinalizer`
+ * writes (`Scope.addFinalizerExit` is an Effect; the Registry must install its
+ * cleanup in the same turn as the entry, so no entry ever exists without it).
+ *
+ * @internal
+ */
+export const openWithFinalizer = (
+  scope: Scope.Closeable,
+  key: unknown,
+  finalizer: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<unknown>
+): void => {
+  ;(scope as unknown as { state: unknown }).state = {
+    _tag: "Open",
+    finalizerKey: key,
+    finalizer,
+    finalizers: undefined
+  }
 }
 
 // ---- 3. metric series hooks -----------------------------------------------------

@@ -15,6 +15,7 @@ import {
   installScope,
   metricHooks,
   monotonicMillis,
+  openWithFinalizer,
   scopeEmptyState,
   scopeTypeIds
 } from "../../src/internal/effectInternals.ts"
@@ -202,6 +203,31 @@ describe("Effect internals the library relies on", () => {
           )
         ).pipe(Effect.flatMap(([self, child]) => Effect.map(Fiber.join(child), (l) => [self, l] as const)))
         assert.strictEqual(lineage[1][1], lineage[0], "the forked fiber's lineage names the fiber that forked it")
+      })
+  )
+
+  it.effect(
+    "reliance 2 (state): a fresh Scope given the Open state Effect writes runs that finalizer once when closed, and forgets it when released first",
+    () =>
+      Effect.gen(function* () {
+        const parent = Scope.makeUnsafe()
+        const exits: Array<Exit.Exit<unknown, unknown>> = []
+        const link = Scope.forkUnsafe(parent)
+        openWithFinalizer(link, "key", (exit) => Effect.sync(() => void exits.push(exit)))
+        yield* Scope.close(parent, Exit.void)
+        assert.strictEqual(exits.length, 1)
+        assert.isTrue(Exit.isSuccess(exits[0]!))
+        // a finalizer added the public way afterwards still runs (the state is the one Effect keeps)
+        const other = Scope.makeUnsafe()
+        const link2 = Scope.forkUnsafe(other)
+        let ran = 0
+        openWithFinalizer(link2, "key2", () => Effect.sync(() => void ran++))
+        yield* Scope.addFinalizer(
+          link2,
+          Effect.sync(() => void ran++)
+        )
+        yield* Scope.close(other, Exit.void)
+        assert.strictEqual(ran, 2)
       })
   )
 })

@@ -17,6 +17,7 @@ import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as KeyMap from "./keyMap.ts"
+import { openWithFinalizer } from "../../internal/effectInternals.ts"
 import type { Entry, Event } from "../Registry.ts"
 
 /**
@@ -193,15 +194,16 @@ export class Conflict<K, V> {
 
 /**
  * Forks the owner's link and installs the cleanup finalizer in it, in the same
- * turn. `Scope.addFinalizer` is an Effect; writing the documented `Open` state
- * of the fresh (always `Empty`) link directly keeps `register` synchronous, so
- * there is no moment at which an entry exists without its cleanup.
+ * turn. `Scope.addFinalizer` is an Effect; writing the `Open` state of the
+ * fresh (always `Empty`) link directly (effectInternals reliance 2) keeps
+ * `register` synchronous, so there is no moment at which an entry exists
+ * without its cleanup.
  */
 const makeRecord = <K, V>(state: State<K, V>, owner: Scope.Scope): OwnerRecord<K, V> => {
   const link = Scope.forkUnsafe(owner)
   const record: OwnerRecord<K, V> = { owner, link, one: undefined, many: undefined, detached: false }
   const finalizer = (_: Exit.Exit<unknown, unknown>) => Effect.sync(() => ownerExited(state, record))
-  link.state = { _tag: "Open", finalizerKey: record, finalizer, finalizers: undefined }
+  openWithFinalizer(link, record, finalizer)
   return record
 }
 

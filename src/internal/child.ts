@@ -65,6 +65,7 @@ const SHost = Symbol.for("effect-otp/Child/host")
 const SSpec = Symbol.for("effect-otp/Child/spec")
 const SCtx = Symbol.for("effect-otp/Child/context")
 const SSide = Symbol.for("effect-otp/Child/side")
+const SStartedAt = Symbol.for("effect-otp/Child/startedAt")
 
 /**
  * What only some incarnations need, allocated on first use: a caller waiting
@@ -102,7 +103,9 @@ export class Child<A = any> {
   [SSpec]: ChildSpec<A, unknown, unknown>;
   /** the context its fiber starts with (the caller's services, itself as Scope and annotations) */
   [SCtx]: Context.Context<never> = undefined as any;
-  [SSide]: Side | undefined = undefined
+  [SSide]: Side | undefined = undefined;
+  /** when `start` succeeded, in ms since its host's shell was made (a small integer: no boxed number per child) */
+  [SStartedAt] = 0
 
   constructor(supervisor: string, host: Host, spec: ChildSpec<A, unknown, unknown>) {
     this.supervisor = supervisor
@@ -145,6 +148,12 @@ export const markStopping = (c: Child): void => {
 }
 /** @internal */
 export const started = (c: Child): boolean => c[SStarted]
+/** Records when `start` succeeded, as an offset from the host's time base. @internal */
+export const setStartedAt = (c: Child, offset: number): void => {
+  c[SStartedAt] = offset
+}
+/** When `start` succeeded, as an offset from the host's time base. @internal */
+export const startedAtOffset = (c: Child): number => c[SStartedAt]
 /** @internal */
 export const specOf = <A>(c: Child<A>): ChildSpec<A, unknown, unknown> => c[SSpec]
 /** @internal */

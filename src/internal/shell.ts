@@ -60,11 +60,27 @@ export class Shell {
     this.now = monotonicMillis(this.clock)
     this.restarts = new Restarts(policy, this.now)
     this.tracing = isTracing(context)
+    this.epochBase = this.epoch()
+    this.nowBase = this.now()
   }
 
   /** epoch ms on the Clock, for events and `startedAt` */
   epoch(): number {
     return this.clock.currentTimeMillisUnsafe()
+  }
+
+  /** the Clock's epoch and monotonic readings when the shell was made: children's start times are offsets from them */
+  readonly epochBase: number
+  readonly nowBase: number
+
+  /** now, as a child's start-time offset (whole ms since the shell was made, on the monotonic reading) */
+  startOffset(): number {
+    return Math.floor(this.now() - this.nowBase)
+  }
+
+  /** a child's start time, epoch ms, from its offset */
+  startedAt(offset: number): number {
+    return this.epochBase + offset
   }
 
   stoppedError(): SupervisorStopped {

@@ -139,6 +139,7 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
       record.current = c
       record.state = Up
       record.restarts++
+      child.setStartedAt(c, this.shell.startOffset())
       if (record.backoff !== undefined) record.backoff.upSince = this.shell.now()
       this.shell.addActive(1)
       this.shell.m.restarts.modifyUnsafe(1, this.shell.context)
@@ -159,6 +160,7 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
     if (child.specOf(c).type === "supervisor") this.supervisors++
     else this.workers++
     if (record?.backoff !== undefined) record.backoff.upSince = this.shell.now()
+    child.setStartedAt(c, this.shell.startOffset())
     this.shell.addActive(1)
     child.settleStart(c, Effect.void)
     this.shell.emitStarted(c)
@@ -428,7 +430,8 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
             id: c.id,
             pid: restarting ? undefined : c.pid,
             state: restarting ? "restarting" : "running",
-            restarts: record?.restarts ?? 0
+            restarts: record?.restarts ?? 0,
+            startedAt: restarting ? undefined : this.shell.startedAt(child.startedAtOffset(c))
           },
           restarting ? undefined : c.handle
         )

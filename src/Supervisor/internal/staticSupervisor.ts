@@ -104,6 +104,7 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
   // ---- child.Host ----------------------------------------------------------
 
   childStarted(inc: child.Child): void {
+    child.setStartedAt(inc, this.shell.startOffset())
     this.shell.addActive(1)
     child.settleStart(inc, Effect.void)
   }
@@ -468,7 +469,8 @@ export class StaticSupervisor implements child.Host, Inspect.Inspector {
           id: slot.id,
           pid: running ? inc.pid : undefined,
           state: slot.restarting ? "restarting" : running ? "running" : inc !== undefined ? "starting" : "stopped",
-          restarts: slot.restarts
+          restarts: slot.restarts,
+          startedAt: running ? this.shell.startedAt(child.startedAtOffset(inc)) : undefined
         },
         running ? inc.handle : undefined
       )

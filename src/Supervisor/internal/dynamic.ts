@@ -315,21 +315,8 @@ export class DynamicEngine implements child.Host, Inspect.Inspector {
    * for, or undefined when it stopped on the spot.
    */
   stopOne(c: child.Child): Effect.Effect<void> | undefined {
-    const record = recordOf(c)
-    if (record !== undefined && record.current === c && record.state._tag !== "Up") {
-      const state = record.state
-      record.state = Up
-      if (record.span !== undefined) {
-        this.shell.endRestartSpan(record.span, undefined)
-        record.span = undefined
-      }
-      if (state._tag === "Waiting") {
-        state.timer?.interruptUnsafe()
-        return undefined
-      }
-      return this.stopIncarnation(state.next)
-    }
-    return this.stopIncarnation(c)
+    const incarnation = this.incarnationToStop(c)
+    return incarnation === undefined ? undefined : this.stopIncarnation(incarnation)
   }
 
   stopIncarnation(c: child.Child): Effect.Effect<void> | undefined {
